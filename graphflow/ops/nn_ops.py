@@ -628,6 +628,9 @@ def _bias_add_grad_lower(site, state):
 
     def bias_add_grad(dy):
         keep = 1 if nchw else dy.ndim - 1
+        if 0 < keep == dy.ndim - 1 and acc == np_dtype and dy.flags.c_contiguous:
+            from graphflow.kernels.cpu.reduce import sum_leading_axes  # numba: first call
+            return sum_leading_axes(dy, keep)
         axes = tuple(i for i in range(dy.ndim) if i != keep)
         return np.sum(dy, axis=axes, dtype=acc).astype(np_dtype, copy=False)
     return bias_add_grad
