@@ -32,7 +32,7 @@ class OptimizerOptions(_Record):
 class RewriterConfig(_Record):
     DEFAULT, ON, OFF, AGGRESSIVE = 0, 1, 2, 3
     _fields = {"constant_folding": 0, "common_subgraph_elimination": 0,
-               "arithmetic_optimization": 0, "dependency_optimization": 0,
+               "arithmetic_optimization": 0, "dependency_optimization": 0, "remapping": 0,
                "elementwise_fusion": 0,
                "disable_meta_optimizer": False}
 

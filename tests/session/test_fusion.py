@@ -15,18 +15,26 @@ from graphflow.kernels.cpu import fused
 from graphflow.session.config import ConfigProto, GraphOptions, RewriterConfig
 from graphflow.session.passes import fusion
 
-FUSION_OFF = ConfigProto(graph_options=GraphOptions(
-    rewrite_options=RewriterConfig(elementwise_fusion=RewriterConfig.OFF)))
+def passes_off(*names):
+    return ConfigProto(graph_options=GraphOptions(rewrite_options=RewriterConfig(
+        **{name: RewriterConfig.OFF for name in names})))
 
 
-def run_both(fetches, feed_dict=None):
+# The remapper would take the matmul + bias + relu chains first: off, to see this pass alone.
+FUSION_ON = passes_off("remapping")
+FUSION_OFF = passes_off("remapping", "elementwise_fusion")
+
+
+def run_both(fetches, feed_dict=None, also_off=()):
     """(fused values, unfused values, the fused plan's CompiledPlan)."""
     results = []
-    for config in (None, FUSION_OFF):
+    on, off = passes_off("remapping", *also_off), \
+        passes_off("remapping", "elementwise_fusion", *also_off)
+    for config in (on, off):
         with tf.Session(config=config) as sess:
             sess.run(tf.global_variables_initializer())
             results.append(sess.run(fetches, feed_dict))
-            if config is None:
+            if config is on:
                 compiled = sess.plan_for(fetches, feed_dict)
     return results[0], results[1], compiled
 
@@ -142,8 +150,10 @@ def test_control_inputs_devices_and_cycles_stop_a_group():
     a = x + 1.0
     m = tf.matmul(a, w)
     b = a * m          # joining a's group would need m inside it: a cycle
-    with tf.control_dependencies([m.op]):
-        c = b - 1.0    # has a control input
+    one = tf.constant(1.0)  # outside: the edge below is implied by no data input
+    counter = tf.Variable(0.0)
+    with tf.control_dependencies([tf.assign_add(counter, 1.0)]):
+        c = b - one    # has a control input
     with tf.device("/cpu:0"):
         d = tf.negative(c) * 2.0   # another device hint
     e = tf.abs(d)
@@ -162,7 +172,9 @@ def test_a_path_through_another_group_counts_as_a_cycle():
     h_a = y * 2.0
     h_b = h_a - tf.reshape(a, [2, 2])
     n = a * tf.identity(h_a)
-    on, off, compiled = run_both([h_b, n], {x: [[1, 2], [3, 4]], y: [[5, 6], [7, 8]]})
+    # (the arithmetic pass would remove the reshape and the identity that make the path)
+    on, off, compiled = run_both([h_b, n], {x: [[1, 2], [3, 4]], y: [[5, 6], [7, 8]]},
+                                 also_off=("arithmetic_optimization",))
     assert_all_equal(on, off)
     assert [{m.name for m in g.members} for g in fused_nodes(compiled)] == [
         {h_a.op.name, h_b.op.name}]
@@ -185,13 +197,13 @@ def test_dropout_layers_train_as_unfused():
     train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
     feed = {x: rng.standard_normal((6, 5)).astype(np.float32), keep: 0.5}
     results = []
-    for config in (None, FUSION_OFF):
+    for config in (FUSION_ON, FUSION_OFF):
         with tf.Session(config=config) as sess:
             sess.run(tf.global_variables_initializer())
             for _ in range(2):
                 sess.run(train, feed)
             results.append(sess.run([loss] + tf.trainable_variables(), feed))
-            if config is None:
+            if config is FUSION_ON:
                 assert fusion_note(sess.plan_for(train, feed))[0] >= 4
     assert_all_equal(*results)
 
@@ -212,7 +224,7 @@ def test_run_time_shape_errors_name_the_member_op():
     y = tf.placeholder(tf.float32, [None])
     total = tf.add(x, y, name="total")
     z = tf.multiply(total, 2.0)
-    for config in (None, FUSION_OFF):
+    for config in (FUSION_ON, FUSION_OFF):
         with tf.Session(config=config) as sess:
             with pytest.raises(errors.InvalidArgumentError) as e:
                 sess.run(z, {x: np.zeros(2), y: np.zeros(3)})

@@ -180,7 +180,10 @@ def test_optimizer_scopes_collapse_by_default():
 
 def test_highlight_with_a_plan_greys_out_what_pruning_removed():
     x, h, g, out, unused = small_model()
-    with tf.Session() as sess:
+    # pruning alone (the arithmetic pass would also drop the variables' read Identities)
+    config = tf.ConfigProto(graph_options=tf.GraphOptions(rewrite_options=tf.RewriterConfig(
+        arithmetic_optimization=tf.RewriterConfig.OFF)))
+    with tf.Session(config=config) as sess:
         plan = sess.plan_for(h, {x: 0})
     nodes, edges, _ = parse(viz.to_dot(x.graph, expand_depth=None, collapse=(),
                                        highlight=plan).source)

@@ -1,14 +1,20 @@
 """The optimization pass pipeline. Each pass is one module with one ``run(plan, ctx)``
 function that rewrites the PlanGraph in place; the manager runs the enabled ones in order
 and records what each changed (op counts before and after)."""
-from graphflow.session.passes import constant_folding, cse, fusion
+from graphflow.session.passes import (arithmetic, constant_folding, cse, dependency, fusion,
+                                      remapper)
 
-# (name, run): the order matters (folding exposes duplicates for CSE; fusion comes last, as
-# it hides its members from any later pass). The name is also the RewriterConfig field that
-# switches the pass.
+# (name, run): the order matters (folding makes the constants arithmetic simplification
+# looks for; both expose duplicates for CSE; dropping control edges lets more nodes fuse;
+# the remapper takes its product + bias + relu chains before elementwise fusion would;
+# fusion comes last, as it hides its members from any later pass). The name is also the
+# RewriterConfig field that switches the pass.
 PASSES = (
     ("constant_folding", constant_folding.run),
+    ("arithmetic_optimization", arithmetic.run),
     ("common_subgraph_elimination", cse.run),
+    ("dependency_optimization", dependency.run),
+    ("remapping", remapper.run),
     ("elementwise_fusion", fusion.run),
 )
 
