@@ -14,8 +14,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: test demo bench tf-venv graphviz
 
+# The CUDA tests run in a second pytest process under Numba's CUDA simulator (the switch
+# must be set before numba is imported); the first process compiles every CUDA kernel to PTX.
 test: $(VENV)/.installed-test graphviz
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/cuda $(PYTEST_ARGS)
+	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -q -p no:cacheprovider tests/cuda $(PYTEST_ARGS)
 
 # The seed snippets, then the tutorial convnet trained on the default data (Fashion-MNIST
 # when installed, else scikit-learn's digits): accuracy printed, plot and graph in out/.

@@ -39,6 +39,8 @@ class Case:
         figure; it is called once per repetition, never calibrated, and has no value to
         compare.
     max_reps: at most this many repetitions, whatever the mode (for slow measured cases).
+    unavailable: None, or a function returning why the case cannot run on this machine (the
+        GPU cases without a GPU), or None when it can; the runner then skips it, saying why.
     """
 
     name: str
@@ -51,6 +53,7 @@ class Case:
     work: Optional[Callable[[dict], Tuple[float, str]]] = None
     measured: Optional[str] = None
     max_reps: Optional[int] = None
+    unavailable: Optional[Callable[[], Optional[str]]] = None
 
     def params(self, mode, threads):
         """The parameters a setup receives: this mode's sizes plus the thread budget."""

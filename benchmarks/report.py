@@ -98,6 +98,8 @@ def markdown(run):
                  [_time_cell(case, fw) for fw in present] +
                  [_ratio_cell(case["ratios"].get(fw)) for fw in others] + [_check_cell(case)])
         lines.append("| " + " | ".join(cells) + " |")
+    for case in run.get("skipped", ()):
+        lines.append(f"\n{case['name']}: skipped, {case['reason']}.")
     for case in run["cases"]:
         for fw, message in case["mismatches"].items():
             lines.append(f"\n{case['name']}: {LABELS[fw]} differs from graphflow: {message}")

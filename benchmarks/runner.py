@@ -169,8 +169,14 @@ def run(cases, args, command):
             except Exception:
                 frameworks[fw] = _error()
         available = {fw: b for fw, b in placed.items() if fw not in frameworks}
-        results = []
+        results, skipped = [], []
         for i, case in enumerate(cases, 1):
+            reason = case.unavailable() if case.unavailable is not None else None
+            if reason:
+                print(f"[{i}/{len(cases)}] {case.name}: skipped, {reason}", file=sys.stderr,
+                      flush=True)
+                skipped.append({"name": case.name, "reason": reason})
+                continue
             print(f"[{i}/{len(cases)}] {case.name}", file=sys.stderr, flush=True)
             results.append(run_case(case, args.mode, reps, target, available, args.threads))
         for fw, backend in available.items():
@@ -185,7 +191,8 @@ def run(cases, args, command):
     return {"settings": {"mode": args.mode, "reps": reps, "seconds_per_rep": target,
                          "threads": args.threads, "command": command,
                          "date": time.strftime("%Y-%m-%d %H:%M:%S %z")},
-            "machine": machine.machine_facts(), "frameworks": ordered, "cases": results}
+            "machine": machine.machine_facts(), "frameworks": ordered, "cases": results,
+            "skipped": skipped}
 
 
 def main(argv=None, prog="python -m benchmarks"):

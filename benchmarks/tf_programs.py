@@ -30,10 +30,15 @@ def tf_api(framework):
 
 
 def session(tf, graph, params):
-    """A Session on ``graph`` using ``params["threads"]`` intra-op and inter-op threads."""
+    """A Session on ``graph`` using ``params["threads"]`` intra-op and inter-op threads, and
+    at most ``params["gpus"]`` GPUs when the case says (0: the CPU even where a GPU is)."""
     threads = params["threads"]
     config = tf.ConfigProto(intra_op_parallelism_threads=threads,
                             inter_op_parallelism_threads=threads)
+    if "gpus" in params:
+        config.device_count["GPU"] = params["gpus"]
+    for name in params.get("passes_off", ()):  # graphflow's pass switches (benchmarks.passes)
+        setattr(config.graph_options.rewrite_options, name, tf.RewriterConfig.OFF)
     return tf.Session(graph=graph, config=config)
 
 

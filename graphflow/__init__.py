@@ -27,5 +27,6 @@ from graphflow.ops import (array_ops, constant_op, control_flow_ops, init_ops,  
                            losses, math_ops, nn_batchnorm_ops, nn_conv_ops, nn_ops,
                            numerics_ops, operators, random_ops, training_ops, variable_scope,
                            variables)
+from graphflow.ops import gpu_kernels  # noqa: F401,E402  (after the ops it adds kernels to)
 
 operators.install()

@@ -25,6 +25,16 @@ class Lowering:
     """
 
     factory: Callable
+    # Device kernels only: inputs the kernel reads in host memory (shape vectors, axes) and
+    # outputs it produces there (Shape, Size). The placer copies values across accordingly.
+    host_inputs: tuple = ()
+    host_outputs: tuple = ()
+    # supports(site) -> bool: False where this kernel cannot run the op (a dtype or layout it
+    # lacks); the placer then treats the op as having no kernel on that device.
+    supports: Optional[Callable] = None
+
+    def runs(self, site):
+        return self.supports is None or self.supports(site)
 
 
 @dataclass
@@ -110,3 +120,12 @@ class NotDifferentiable:
 
     def __init__(self, op_type):
         get(op_type).grad = no_gradient
+
+
+def register_kernel(type_name, device_type, kernel):
+    """Adds ``kernel`` (a function or Lowering) for ``device_type`` to a registered op type;
+    device modules (graphflow.ops.gpu_kernels) attach theirs this way."""
+    opdef = get(type_name)
+    if device_type in opdef.kernels:
+        raise KeyError(f"Op type {type_name!r} already has a {device_type} kernel")
+    opdef.kernels[device_type] = kernel

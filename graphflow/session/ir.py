@@ -12,7 +12,7 @@ from graphflow.framework import registry
 
 class Node:
     __slots__ = ("type", "opdef", "inputs", "refs", "control_inputs", "attrs", "op", "device",
-                 "output_dtypes", "output_shapes", "name", "members")
+                 "output_dtypes", "output_shapes", "name", "members", "host_memory")
 
     def __init__(self, type, inputs, attrs, op, output_dtypes, output_shapes, refs=None,
                  control_inputs=(), device="", name=None):
@@ -28,6 +28,16 @@ class Node:
         self.output_shapes = list(output_shapes)
         self.name = name or op.name
         self.members = [op]  # the graph ops this node stands for (several once fused)
+        # Set by placement: a node placed on a GPU that runs its CPU kernel on host memory
+        # (TF1's convention for int32 ops, which are shape arithmetic).
+        self.host_memory = False
+
+    @property
+    def kernel_device(self):
+        """The device type whose kernel runs this node ("CPU" or "GPU")."""
+        if self.host_memory or "GPU" not in self.device:
+            return "CPU"
+        return "GPU"
 
     # --- the site protocol kernel factories read (shared with graph Operations) ---
     @property

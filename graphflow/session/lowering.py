@@ -13,13 +13,15 @@ import time
 import numpy as np
 
 from graphflow.framework import errors
+from graphflow.session import transfers
 
 _plan_ids = itertools.count()
 
 
-def kernel_for(node, state):
-    """The function that runs ``node`` and the input positions it takes."""
-    kernel = node.opdef.lowering("CPU").factory(node, state)
+def kernel_for(node, state, device_type=None):
+    """The function that runs ``node`` (on its placed device, or ``device_type``) and the
+    input positions it takes."""
+    kernel = node.opdef.lowering(device_type or node.kernel_device).factory(node, state)
     if isinstance(kernel, tuple):
         return kernel
     return kernel, tuple(range(len(node.inputs)))
@@ -27,7 +29,7 @@ def kernel_for(node, state):
 
 def evaluate(node, values):
     """Runs a stateless node once on ``values`` (its inputs); returns its outputs' values."""
-    fn, used = kernel_for(node, None)
+    fn, used = kernel_for(node, None, "CPU")
     out = fn(*(values[i] for i in used))
     return [out] if len(node.output_dtypes) == 1 else list(out)
 
@@ -185,7 +187,8 @@ class _PlanWriter:
             index = self.index[node]
             if node.type == "Const":
                 self.names[(node, 0)] = f"c{index}"
-                self.namespace[f"c{index}"] = node.attrs["value"]
+                self.namespace[f"c{index}"] = transfers.device_value(node.attrs["value"],
+                                                                     node.device)
             elif node.type == "CondMerge":
                 self._cond(node, index, context, indent)
             else:

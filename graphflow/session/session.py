@@ -12,7 +12,7 @@ from graphflow.framework import ops as ops_lib
 from graphflow.framework.errors import RunArgumentError, RunArgumentTypeError
 from graphflow.session import feeds as feeds_lib
 from graphflow.session import fetches as fetches_lib
-from graphflow.session import hazards, passes, placement, prune
+from graphflow.session import devices, hazards, passes, placement, prune, transfers
 from graphflow.session.config import RunOptions
 from graphflow.session.lowering import CompiledPlan, evaluate
 from graphflow.session.state import RuntimeState
@@ -141,6 +141,9 @@ class BaseSession:
         report = passes.optimize(plan, self._pass_names, _PASS_CONTEXT)
         hazards.order_reads_before_updates(plan)
         placement.place(plan, self._config, self._flags)
+        copies = transfers.insert_copies(plan)
+        if self._config is not None and self._config.log_device_placement:
+            placement.log_placement(plan, copies)
         return CompiledPlan(plan, self._state, report)
 
     def plan_for(self, fetches, feed_dict=None):
@@ -198,7 +201,7 @@ class BaseSession:
         return _DefaultSession(self)
 
     def list_devices(self):
-        return [_DeviceAttributes(placement.CPU, "CPU")]
+        return [_DeviceAttributes(name, kind) for name, kind in devices.all_devices()]
 
     def __enter__(self):
         graph_ctx = self._graph.as_default()

@@ -52,6 +52,8 @@ import numpy as np
 
 __all__ = ["Step", "Program", "FusedKernel", "BroadcastError", "cache_dir", "vectorises",
            "SUPPORTED_DTYPES"]
+# Also shared with the CUDA code generator (graphflow.kernels.cuda.elementwise): load,
+# step_expression, collapse, output_inputs.
 
 SUPPORTED_DTYPES = frozenset({"float32", "float64", "int32", "int64", "bool"})
 MAX_DIMS = 4
@@ -153,7 +155,7 @@ class _Literals(ast.NodeTransformer):
         return node
 
 
-def _expression(program, step):
+def step_expression(program, step):
     """The Python source of ``step`` over the scalar locals ``v<i>``, cast to its dtype."""
     literal = step.dtype
     if literal == "bool" and step.args:
@@ -166,7 +168,8 @@ def _expression(program, step):
 
 def _step_lines(program, indent):
     n = len(program.inputs)
-    return [f"{indent}v{n + k} = {_expression(program, s)}" for k, s in enumerate(program.steps)]
+    return [f"{indent}v{n + k} = {step_expression(program, s)}"
+            for k, s in enumerate(program.steps)]
 
 
 def _header(program, extra_types):
@@ -259,9 +262,9 @@ def numpy_source(program):
     params = [f"v{i}" for i in range(n)]
     lines = [f"def evaluate({', '.join(params)}):"]
     for k, step in enumerate(program.steps):
-        scalar = _expression(program, step)
+        scalar = step_expression(program, step)
         tree = _NumpyForm().visit(ast.parse(scalar, mode="eval"))
-        # The outer cast of _expression, np.float32(...), becomes an array cast that always
+        # The outer cast of step_expression, np.float32(...), becomes an array cast that always
         # copies, so that no output is ever an input.
         inner = ast.unparse(ast.fix_missing_locations(tree.body.args[0]))
         lines.append(f"    v{n + k} = np.asarray({inner}).astype('{step.dtype}')")
@@ -346,7 +349,7 @@ def _c_strides(shape):
     return strides[::-1]
 
 
-def _collapse(shapes, out_shape):
+def collapse(shapes, out_shape):
     """(dims, strides per input) of the iteration space with size-1 dims dropped and adjacent
     dims merged wherever every input steps through them as through one dim."""
     nd = len(out_shape)
@@ -367,6 +370,15 @@ def _collapse(shapes, out_shape):
         for s, own in zip(strides, per_input):
             s.append(own[d])
     return dims, strides
+
+
+def output_inputs(program):
+    """Per output of ``program``: the sorted input indices it depends on."""
+    n = len(program.inputs)
+    deps = [frozenset([i]) for i in range(n)]
+    for step in program.steps:
+        deps.append(frozenset().union(*(deps[a] for a in step.args)))
+    return [tuple(sorted(deps[v])) for v in program.outputs]
 
 
 def _broadcast(shapes):
@@ -400,15 +412,7 @@ class FusedKernel:
         self._in_dtypes = [np.dtype(d) for d in program.inputs]
         self._out_dtypes = [np.dtype(program.dtype(v)) for v in program.outputs]
         self._runs = {}
-        self._needs = self._output_inputs()
-
-    def _output_inputs(self):
-        """Per output: the sorted input indices it depends on."""
-        n = len(self.program.inputs)
-        deps = [frozenset([i]) for i in range(n)]
-        for step in self.program.steps:
-            deps.append(frozenset().union(*(deps[a] for a in step.args)))
-        return [tuple(sorted(deps[v])) for v in self.program.outputs]
+        self._needs = output_inputs(program)
 
     def __call__(self, *arrays):
         shapes = tuple(map(_shape_of, arrays))
@@ -440,7 +444,7 @@ class FusedKernel:
         if all(math.prod(s) == size for s in shapes):
             kernel = _variant(self.program, "flat")
         else:
-            dims, strides = _collapse(shapes, shape)
+            dims, strides = collapse(shapes, shape)
             if len(dims) > MAX_DIMS:
                 kernel, dense = _variant(self.program, "flat"), True
             else:

@@ -24,8 +24,8 @@ from graphflow.ops.variables import *  # noqa: F401,F403
 from graphflow.session.config import (ConfigProto, GPUOptions, GraphOptions, OptimizerOptions,
                                       RewriterConfig, RunMetadata, RunOptions)
 from graphflow.session.session import InteractiveSession, Session
-from graphflow.compat.v1 import (debugging, initializers, layers, losses, nn,  # noqa: E402
-                                random, test, train)
+from graphflow.compat.v1 import (config, debugging, initializers, layers,  # noqa: E402
+                                losses, nn, random, test, train)
 from graphflow.train.moving_averages import moving_average_variables  # noqa: E402
 
 # The TF1 release whose semantics graphflow follows; graphflow's own is graphflow.__version__.
