@@ -69,6 +69,10 @@ def _assign(site, state):
             raise errors.InvalidArgumentError(
                 None, op, f"Assign requires shapes of both tensors to match. lhs shape= "
                           f"{declared} rhs shape= {list(value.shape)}")
+        current = store.get(var_op)
+        if current is not None and tuple(current.shape) == tuple(value.shape):
+            current.copy_to_device(value)  # in place, as on the CPU (reads alias it)
+            return current
         new = cuda.device_array(value.shape, value.dtype)
         new.copy_to_device(value)  # the stored value never aliases a buffer of the plan
         store[var_op] = new

@@ -57,6 +57,12 @@ def _assign_lower(site, state):
             raise errors.InvalidArgumentError(
                 None, op, f"Assign requires shapes of both tensors to match. lhs shape= "
                           f"{declared} rhs shape= {as_shape(value.shape)}")
+        current = store.get(var_op)
+        if current is not None and current.shape == np.shape(value):
+            # In place, as TF1's Assign: reads of the variable alias its buffer, so an op
+            # ordered after the assign (tf.control_dependencies) sees the new value.
+            np.copyto(current, value)
+            return current
         new = np.array(value, copy=True)  # the stored value never aliases a feed or buffer
         store[var_op] = new
         return new

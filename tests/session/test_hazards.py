@@ -42,3 +42,25 @@ def test_a_read_that_depends_on_the_update_still_runs_after_it():
     with tf.Session() as sess:
         sess.run(v.initializer)
         assert sess.run(after) == 20.0
+
+
+@pytest.mark.parametrize("passes", ["all", "none"])
+def test_reads_ordered_after_an_assign_see_the_assigned_value(passes):
+    """TF1's Assign writes the variable's buffer in place, and reads alias that buffer: an op
+    under tf.control_dependencies([assign]) reads the new value (TF 1.15: 5.0 and 6.0)."""
+    v = tf.Variable(1.0)
+    w = tf.Variable([1.0, 2.0])
+    assign_v, assign_w = v.assign(5.0), w.assign([3.0, 4.0])
+    with tf.control_dependencies([assign_v, assign_w]):
+        same = tf.identity(v)
+        plus = v + 1.0
+        doubled = w * 2.0
+    config = None if passes == "all" else tf.ConfigProto(graph_options=tf.GraphOptions(
+        rewrite_options=tf.RewriterConfig(disable_meta_optimizer=True)))
+    with tf.Session(config=config) as sess:
+        sess.run(tf.global_variables_initializer())
+        got = sess.run([same, plus, doubled])
+        assert got[0] == 5.0 and got[1] == 6.0
+        np.testing.assert_array_equal(got[2], [6.0, 8.0])
+        got[2][0] = 99.0  # a fetched value is the caller's copy
+        np.testing.assert_array_equal(sess.run(w), [3.0, 4.0])
