@@ -619,9 +619,16 @@ def _transpose_lower(site, state):
             raise _invalid(op, str(e)) from None
         return np.transpose(x, perm)
 
+    def as_perm(p):
+        if np.ndim(p) != 1:
+            raise _invalid(op, f"perm must be a vector, got shape {list(np.shape(p))}")
+        return tuple(p.tolist())
+
     perm = site.const_input(1)
     if perm is None:
-        return lambda x, p: transpose_by(x, tuple(p.tolist()))
+        return lambda x, p: transpose_by(x, as_perm(p))
+    if np.ndim(perm) != 1 or site.input_shapes[0].ndims is None:
+        return (lambda x: transpose_by(x, as_perm(perm))), (0,)
     perm = tuple(perm.tolist())
     return (lambda x: np.transpose(x, perm)), (0,)
 

@@ -175,6 +175,17 @@ def test_transpose_of_unknown_rank_reverses_dims():
     assert out.op.type == "Transpose" and out.op.name == "transpose"
 
 
+def test_transpose_of_unknown_rank_checks_perm_when_run():
+    x = tf.placeholder(tf.float32)
+    scalar_perm, short_perm = tf.transpose(x, 0), tf.transpose(x, [1, 0])
+    with tf.Session() as sess:
+        with pytest.raises(tf.errors.InvalidArgumentError, match="perm must be a vector"):
+            sess.run(scalar_perm, {x: [[1.0]]})
+        with pytest.raises(tf.errors.InvalidArgumentError, match="vector of size 3"):
+            sess.run(short_perm, {x: np.zeros((1, 2, 3))})
+        np.testing.assert_array_equal(sess.run(short_perm, {x: [[1.0, 2.0]]}), [[1.0], [2.0]])
+
+
 # --- concat, stack, unstack, split --------------------------------------------------------
 
 @st.composite
