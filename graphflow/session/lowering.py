@@ -150,15 +150,19 @@ class _PlanWriter:
             self.names[(self.plan.feeds[tensor], 0)] = f"f{k}"
             params.append(f"f{k}")
         self._block((), 1)
-        results = []
+        results, returned = [], set()
         for ref in self.plan.fetches:
             if ref not in self.names or self.defined_in.get(self.names[ref], ()) != ():
                 raise errors.InvalidArgumentError(
                     None, ref[0].op, f"{ref[0].name!r} is built inside a tf.cond branch and "
                                      "cannot be fetched; fetch the cond's result instead.")
-            alias = ref[0].type in ("_Feed", "Const") or ref[0].opdef.returns_alias
-            rank = ref[0].output_shapes[ref[1]].ndims
             name = self.names[ref]
+            # a value fetched twice (CSE or a pass merged two fetches) is handed out twice:
+            # each fetch gets its own array, as TF1's fetches do
+            alias = ref[0].type in ("_Feed", "Const") or ref[0].opdef.returns_alias or \
+                name in returned
+            returned.add(name)
+            rank = ref[0].output_shapes[ref[1]].ndims
             if rank == 0:  # TF1 returns scalars as numpy scalars (immutable: nothing to copy)
                 results.append(f"{name}[()]")
             elif rank is None:

@@ -263,3 +263,13 @@ def test_ops_built_inside_the_run_loop_are_detected():
         with pytest.raises(RuntimeError, match="finalized"):
             sess.run(x + 100.0, {x: 1.0})
         assert sess.run(x, {x: 2.0}) == 2.0
+
+
+def test_a_value_fetched_twice_comes_back_as_two_arrays():
+    x = tf.placeholder(tf.float32, [2])
+    r = x * 2.0
+    with tf.Session() as sess:
+        a, b, c = sess.run([tf.identity(r), r, r * 1.0], {x: [1.0, 2.0]})
+    a[0] = 99.0
+    np.testing.assert_array_equal(b, [2.0, 4.0])
+    np.testing.assert_array_equal(c, [2.0, 4.0])
