@@ -95,8 +95,12 @@ def framework_facts(framework, threads):
         facts.update(version=numpy.__version__)
     elif framework == "tf1":
         import tensorflow
+        # TF >= 2.9 runs oneDNN kernels on x86 unless TF_ENABLE_ONEDNN_OPTS=0, which gives
+        # the Eigen kernels that TF 1.15's stock builds ran
         facts.update(version=tensorflow.__version__, intra_op_threads=threads,
-                     inter_op_threads=threads)
+                     inter_op_threads=threads,
+                     kernels="Eigen" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0"
+                     else "oneDNN")
     elif framework == "pytensor":
         import pytensor
         facts.update(version=pytensor.__version__, mode=str(pytensor.config.mode),

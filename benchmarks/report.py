@@ -61,7 +61,8 @@ def _thread_line(framework, facts):
                      f"({facts['numba_layer']})")
     if framework == "tf1":
         parts.append(f"intra-op {facts['intra_op_threads']}, "
-                     f"inter-op {facts['inter_op_threads']} threads")
+                     f"inter-op {facts['inter_op_threads']} threads, "
+                     f"{facts.get('kernels', 'oneDNN')} kernels")
     if framework == "pytensor":
         parts.append(f"mode {facts['mode']}, linker {facts['linker']}")
     parts.append(f"BLAS/OpenMP pools: {pools or 'none loaded'}")
