@@ -6,8 +6,11 @@ A GPU lowering receives numba device arrays and returns device arrays; inputs li
 its lowering ``runs`` (dtype and layout checks below), and inserts the copies around it.
 numba.cuda is imported only when a plan lowers a GPU op.
 
-Ops without a GPU kernel here (random ops, strings of shape arithmetic on int64, the less
-common array ops) run on the CPU under soft placement, as TF1 does with its CPU-only ops.
+Where an op's CPU and GPU kernels share their logic, both are registered beside the op
+instead: variables and their assigns (ops/variables.py), the optimizer updates
+(ops/training_ops.py), the fused ops of the fusion and remapper passes. Ops without a GPU
+kernel (random ops, the less common array ops) run on the CPU under soft placement, as TF1
+does with its CPU-only ops.
 """
 import numpy as np
 
@@ -42,115 +45,6 @@ def _nhwc_floats(*positions):
 def _register(types, factory, **lowering):
     for op_type in types:
         registry.register_kernel(op_type, "GPU", Lowering(factory, **lowering))
-
-
-# --- variables and their updates: values live in device memory between runs --------------
-
-def _variable(site, state):
-    store, var_op = state.variables, site.op
-
-    def read():
-        try:
-            return store[var_op]
-        except KeyError:
-            raise errors.FailedPreconditionError(
-                None, var_op, f"Attempting to use uninitialized value {var_op.name}") from None
-    return read
-
-
-def _assign(site, state):
-    from numba import cuda
-    store, var_op, op = state.variables, site.ref_key(0), site.op
-    declared = var_op.attrs["shape"]
-    check = site.attrs.get("validate_shape", True) and declared.ndims is not None
-
-    def assign(value):
-        if check and not declared.is_compatible_with(value.shape):
-            raise errors.InvalidArgumentError(
-                None, op, f"Assign requires shapes of both tensors to match. lhs shape= "
-                          f"{declared} rhs shape= {list(value.shape)}")
-        current = store.get(var_op)
-        if current is not None and tuple(current.shape) == tuple(value.shape):
-            current.copy_to_device(value)  # in place, as on the CPU (reads alias it)
-            return current
-        new = cuda.device_array(value.shape, value.dtype)
-        new.copy_to_device(value)  # the stored value never aliases a buffer of the plan
-        store[var_op] = new
-        return new
-    return assign, (1,)
-
-
-def _assign_update(template):
-    def factory(site, state):
-        store, var_op, op = state.variables, site.ref_key(0), site.op
-        dtype = _dtype_name(site.output_dtypes[0])
-        update = _one_step_kernel(template, (dtype, dtype), dtype)
-
-        def run(delta):
-            try:
-                current = store[var_op]
-            except KeyError:
-                raise errors.FailedPreconditionError(
-                    None, op, f"Attempting to use uninitialized value {var_op.name}") from None
-            if np.broadcast_shapes(current.shape, delta.shape) != current.shape:
-                raise errors.InvalidArgumentError(
-                    None, op, f"Cannot update variable with shape {list(current.shape)} "
-                              f"using a Tensor with shape {list(delta.shape)}, shapes must "
-                              "be equal.")
-            store[var_op] = new = update(current, delta)
-            return new
-        return run, (1,)
-    return factory
-
-
-def _is_initialized(site, state):
-    store, var_op = state.variables, site.ref_key(0)
-    return (lambda: np.bool_(var_op in store)), ()
-
-
-_register(["VariableV2"], _variable)
-_register(["Assign"], _assign)
-_register(["AssignAdd"], _assign_update("({0} + {1})"))
-_register(["AssignSub"], _assign_update("({0} - {1})"))
-_register(["IsVariableInitialized"], _is_initialized, host_outputs=(0,))
-
-
-def _apply(kernel_name, n_refs, grad_input, attr_names):
-    """The optimizer update on the device: hyperparameters stay device scalars (a fed
-    learning rate is copied in with the feeds; Adam's beta powers are device variables)."""
-    def factory(site, state):
-        store, op = state.variables, site.op
-        keys = [site.ref_key(i) for i in range(n_refs)]
-        kernel = getattr(_cuda("optimizers"), kernel_name)
-        attrs = tuple(site.attrs.get(a, False) for a in attr_names)
-        grad_arg = grad_input - n_refs
-
-        def apply(*args):
-            try:
-                arrays = [store[k] for k in keys]
-            except KeyError as missing:
-                raise errors.FailedPreconditionError(
-                    None, op, f"Attempting to use uninitialized value {missing.args[0].name}"
-                ) from None
-            if args[grad_arg].shape != arrays[0].shape:
-                raise errors.InvalidArgumentError(
-                    None, op, f"var and grad do not have the same shape "
-                              f"{list(arrays[0].shape)} {list(args[grad_arg].shape)}")
-            kernel(*arrays, *args, *attrs)
-            return arrays[0]
-        return apply, tuple(range(n_refs, len(site.input_dtypes)))
-    return factory
-
-
-for _type, _name, _refs, _grad, _attrs in (
-        ("ApplyGradientDescent", "apply_gradient_descent", 1, 2, ()),
-        ("ApplyMomentum", "apply_momentum", 2, 3, ("use_nesterov",)),
-        ("ApplyAdagrad", "apply_adagrad", 2, 3, ()),
-        ("ApplyRMSProp", "apply_rms_prop", 3, 7, ()),
-        ("ApplyCenteredRMSProp", "apply_centered_rms_prop", 4, 8, ()),
-        ("ApplyAdam", "apply_adam", 3, 9, ("use_nesterov",))):
-    registry.register_kernel(_type, "GPU", Lowering(_apply(_name, _refs, _grad, _attrs),
-                                                    supports=_floats(_grad)))
 
 
 # --- views and metadata: no data moves ------------------------------------------------------

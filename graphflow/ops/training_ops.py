@@ -6,7 +6,9 @@ Inputs follow TF1's op signatures; the leading ``n_refs`` inputs name variables 
 reference (var and slots), the rest are read: the gradient at ``grad_input`` and scalar
 hyperparameters, passed to the kernel in the op's input order.
 """
-from graphflow.framework import errors
+import importlib
+
+from graphflow.framework import dtypes, errors
 from graphflow.framework.registry import Lowering, register_op
 
 
@@ -22,15 +24,20 @@ def _infer_with_grad_at(grad_input):
     return infer
 
 
-def _lowering(kernel_name, n_refs, grad_input, attr_names):
+def _lowering(device, kernel_name, n_refs, grad_input, attr_names):
+    """The update on ``device`` ("cpu" or "cuda", the graphflow.kernels package). On the
+    CPU hyperparameters become Python floats; on a GPU they stay device scalars (a fed
+    learning rate is copied in with the feeds; Adam's beta powers are device variables)."""
     def factory(site, state):
         store, op = state.variables, site.op
         keys = [site.ref_key(i) for i in range(n_refs)]
-        from graphflow.kernels.cpu import optimizers  # imports numba: only when a plan needs it
+        # imports numba (or numba.cuda): only when a plan needs it
+        optimizers = importlib.import_module(f"graphflow.kernels.{device}.optimizers")
         kernel = getattr(optimizers, kernel_name)
         attrs = tuple(site.attrs.get(a, False) for a in attr_names)
         n_inputs = len(site.input_shapes)
         grad_arg = grad_input - n_refs
+        scalar = float if device == "cpu" else (lambda value: value)
 
         def apply(*args):
             try:
@@ -40,21 +47,28 @@ def _lowering(kernel_name, n_refs, grad_input, attr_names):
                     None, op, f"Attempting to use uninitialized value {missing.args[0].name}"
                 ) from None
             grad = args[grad_arg]
-            if grad.shape != arrays[0].shape:
+            if tuple(grad.shape) != tuple(arrays[0].shape):
                 raise errors.InvalidArgumentError(
-                    None, op, f"var and grad do not have the same shape {arrays[0].shape} "
-                              f"{grad.shape}")
-            values = [a if i == grad_arg else float(a) for i, a in enumerate(args)]
+                    None, op, f"var and grad do not have the same shape "
+                              f"{tuple(arrays[0].shape)} {tuple(grad.shape)}")
+            values = [a if i == grad_arg else scalar(a) for i, a in enumerate(args)]
             kernel(*arrays, *values, *attrs)
             return arrays[0]
         return apply, tuple(range(n_refs, n_inputs))
-    return Lowering(factory)
+    return factory
+
+
+def _float_grad_at(grad_input):
+    """The GPU kernels' dtypes: float32 and float64 (float16 updates run on the CPU)."""
+    return lambda site: site.input_dtypes[grad_input] in (dtypes.float32, dtypes.float64)
 
 
 def _register(op_type, kernel_name, n_refs, grad_input, attr_names=()):
+    args = (kernel_name, n_refs, grad_input, attr_names)
     register_op(op_type, _infer_with_grad_at(grad_input),
-                cpu=_lowering(kernel_name, n_refs, grad_input, attr_names), stateful=True,
-                ref_inputs=tuple(range(n_refs)), returns_alias=True)
+                cpu=Lowering(_lowering("cpu", *args)),
+                gpu=Lowering(_lowering("cuda", *args), supports=_float_grad_at(grad_input)),
+                stateful=True, ref_inputs=tuple(range(n_refs)), returns_alias=True)
 
 
 # (op type, kernel, variables by reference, position of the gradient among the inputs, attrs)

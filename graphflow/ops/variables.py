@@ -30,10 +30,6 @@ def _variable_lower(site, state):
     return read
 
 
-register_op("VariableV2", lambda op: [(op.attrs["dtype"], op.attrs["shape"])],
-            cpu=Lowering(_variable_lower), stateful=True, returns_alias=True)
-
-
 def _assign_infer(op):
     ref, value = op.inputs
     if ref.dtype is not value.dtype:
@@ -47,54 +43,90 @@ def _assign_infer(op):
              else value.shape)]
 
 
-def _assign_lower(site, state):
-    store, var_op, op = state.variables, site.ref_key(0), site.op
-    declared = var_op.attrs["shape"]
-    check = site.attrs.get("validate_shape", True) and declared.ndims is not None
+class _HostMemory:
+    """How the CPU kernels keep variable values: numpy arrays, updated in place."""
 
-    def assign(value):
-        if check and not declared.is_compatible_with(value.shape):
-            raise errors.InvalidArgumentError(
-                None, op, f"Assign requires shapes of both tensors to match. lhs shape= "
-                          f"{declared} rhs shape= {as_shape(value.shape)}")
-        current = store.get(var_op)
-        if current is not None and current.shape == np.shape(value):
-            # In place, as TF1's Assign: reads of the variable alias its buffer, so an op
-            # ordered after the assign (tf.control_dependencies) sees the new value.
-            np.copyto(current, value)
-            return current
-        new = np.array(value, copy=True)  # the stored value never aliases a feed or buffer
-        store[var_op] = new
+    @staticmethod
+    def fresh_copy(value):
+        return np.array(value, copy=True)
+
+    @staticmethod
+    def write(current, value):
+        np.copyto(current, value)
+
+    @staticmethod
+    def updater(ufunc, template, dtype):
+        return lambda current, delta: ufunc(current, delta, out=current)
+
+
+class _DeviceMemory:
+    """How the GPU kernels keep them: numba device arrays, updated in place."""
+
+    @staticmethod
+    def fresh_copy(value):
+        from numba import cuda
+        new = cuda.device_array(value.shape, value.dtype)
+        new.copy_to_device(value)
         return new
-    return assign, (1,)
+
+    @staticmethod
+    def write(current, value):
+        current.copy_to_device(value)
+
+    @staticmethod
+    def updater(ufunc, template, dtype):
+        from graphflow.kernels.cpu.fused import Program, Step
+        from graphflow.kernels.cuda.elementwise import FusedKernel
+        combine = FusedKernel(Program((dtype, dtype), (Step(template, (0, 1), dtype),), (2,)))
+        return lambda current, delta: current.copy_to_device(combine(current, delta))
 
 
-def _update_lower(ufunc):
-    def lower(site, state):
+def _assign_lower(memory):
+    def factory(site, state):
         store, var_op, op = state.variables, site.ref_key(0), site.op
+        declared = var_op.attrs["shape"]
+        check = site.attrs.get("validate_shape", True) and declared.ndims is not None
 
-        def update(delta):
+        def assign(value):
+            shape = tuple(value.shape)
+            if check and not declared.is_compatible_with(shape):
+                raise errors.InvalidArgumentError(
+                    None, op, f"Assign requires shapes of both tensors to match. lhs shape= "
+                              f"{declared} rhs shape= {as_shape(shape)}")
+            current = store.get(var_op)
+            if current is not None and tuple(current.shape) == shape:
+                # In place, as TF1's Assign: reads of the variable alias its buffer, so an op
+                # ordered after the assign (tf.control_dependencies) sees the new value.
+                memory.write(current, value)
+                return current
+            # the stored value never aliases a feed or a buffer of the plan
+            new = store[var_op] = memory.fresh_copy(value)
+            return new
+        return assign, (1,)
+    return factory
+
+
+def _update_lower(memory, ufunc, template):
+    def factory(site, state):
+        store, var_op, op = state.variables, site.ref_key(0), site.op
+        update = memory.updater(ufunc, template,
+                                np.dtype(site.output_dtypes[0].as_numpy_dtype).name)
+
+        def run(delta):
             try:
                 current = store[var_op]
             except KeyError:
                 raise _uninitialized(var_op, op) from None
-            if np.broadcast_shapes(current.shape, delta.shape) != current.shape:
+            shape, delta_shape = tuple(current.shape), tuple(delta.shape)
+            if np.broadcast_shapes(shape, delta_shape) != shape:
                 raise errors.InvalidArgumentError(
-                    None, op, f"Cannot update variable with shape {as_shape(current.shape)} "
-                              f"using a Tensor with shape {as_shape(delta.shape)}, shapes must "
+                    None, op, f"Cannot update variable with shape {as_shape(shape)} "
+                              f"using a Tensor with shape {as_shape(delta_shape)}, shapes must "
                               "be equal.")
-            ufunc(current, delta, out=current)
+            update(current, delta)
             return current
-        return update, (1,)
-    return lower
-
-
-register_op("Assign", _assign_infer, cpu=Lowering(_assign_lower), stateful=True,
-            ref_inputs=(0,), returns_alias=True)
-register_op("AssignAdd", _assign_infer, cpu=Lowering(_update_lower(np.add)), stateful=True,
-            ref_inputs=(0,), returns_alias=True)
-register_op("AssignSub", _assign_infer, cpu=Lowering(_update_lower(np.subtract)),
-            stateful=True, ref_inputs=(0,), returns_alias=True)
+        return run, (1,)
+    return factory
 
 
 def _is_initialized_lower(site, state):
@@ -102,8 +134,23 @@ def _is_initialized_lower(site, state):
     return (lambda: np.bool_(var_op in store)), ()
 
 
+register_op("VariableV2", lambda op: [(op.attrs["dtype"], op.attrs["shape"])],
+            cpu=Lowering(_variable_lower), gpu=Lowering(_variable_lower), stateful=True,
+            returns_alias=True)
+register_op("Assign", _assign_infer, cpu=Lowering(_assign_lower(_HostMemory)),
+            gpu=Lowering(_assign_lower(_DeviceMemory)), stateful=True, ref_inputs=(0,),
+            returns_alias=True)
+for _type, _ufunc, _template in (("AssignAdd", np.add, "({0} + {1})"),
+                                 ("AssignSub", np.subtract, "({0} - {1})")):
+    register_op(_type, _assign_infer,
+                cpu=Lowering(_update_lower(_HostMemory, _ufunc, _template)),
+                gpu=Lowering(_update_lower(_DeviceMemory, _ufunc, _template)),
+                stateful=True, ref_inputs=(0,), returns_alias=True)
+# (the answer is a host bool wherever the variable lives)
 register_op("IsVariableInitialized", lambda op: [(dtypes.bool_, as_shape(()))],
-            cpu=Lowering(_is_initialized_lower), stateful=True, ref_inputs=(0,))
+            cpu=Lowering(_is_initialized_lower),
+            gpu=Lowering(_is_initialized_lower, host_outputs=(0,)), stateful=True,
+            ref_inputs=(0,))
 
 
 def _state_update(op_type, ref, value, name, attrs=None):

@@ -96,6 +96,25 @@ class PlanGraph:
             node.inputs = [mapping.get(i, i) if i is not None else None for i in node.inputs]
         self.fetches = [mapping.get(f, f) for f in self.fetches]
 
+    def contract(self, replaced, mapping, rank):
+        """Puts fused nodes in place of their members: ``replaced`` maps each member to its
+        fused node, ``mapping`` each member output read outside to the fused output, and
+        ``rank`` gives every node (fused ones included) its place in a stable re-sort.
+        Control edges and targets naming a member name its fused node. Returns False if the
+        contraction made the plan cyclic (a bug in the pass that chose the members)."""
+        nodes = list(dict.fromkeys(replaced.get(n, n) for n in self.nodes))
+        for node in nodes:  # an op run for its effect now runs inside its fused node
+            node.control_inputs = list(dict.fromkeys(replaced.get(c, c)
+                                                     for c in node.control_inputs))
+        self.targets = list(dict.fromkeys(replaced.get(t, t) for t in self.targets))
+        self.nodes = nodes
+        self.substitute(mapping)
+        order = stable_topological_order(self.nodes, rank)
+        if order is None:
+            return False
+        self.nodes = order
+        return True
+
     def prune_unreachable(self):
         """Drops nodes that no fetch or target needs (after a pass made them dead)."""
         live = set()

@@ -27,7 +27,7 @@ import numpy as np
 from graphflow.framework import errors
 from graphflow.framework.registry import Lowering, register_op
 from graphflow.kernels.cpu import fused
-from graphflow.session.ir import Node, stable_topological_order
+from graphflow.session.ir import Node
 
 FUSED_TYPE = "_FusedElementwise"
 # BiasAdd's template broadcasts numpy's way, which is its NHWC form only.
@@ -217,23 +217,14 @@ def run(plan, ctx):
                 readers.setdefault(ref[0], []).append(node)
     fetched = set(plan.fetches)
     rank = {node: k for k, node in enumerate(plan.nodes)}
-    mapping, replaced, nodes = {}, {}, list(plan.nodes)
+    mapping, replaced = {}, {}
     for members in groups:
         node, refs = _fuse(members, templates, readers, fetched)
         mapping.update(refs)
         rank[node] = rank[members[0]]
         for m in members:
             replaced[m] = node
-        nodes.append(node)
-    nodes = [n for n in nodes if n not in replaced]
-    for node in nodes:  # an op run for its effect now runs inside the fused node
-        node.control_inputs = list(dict.fromkeys(replaced.get(c, c) for c in node.control_inputs))
-    plan.targets = list(dict.fromkeys(replaced.get(t, t) for t in plan.targets))
-    plan.nodes = nodes
-    plan.substitute(mapping)
-    order = stable_topological_order(plan.nodes, rank)
-    if order is None:
+    if not plan.contract(replaced, mapping, rank):
         raise RuntimeError("elementwise fusion made the plan cyclic")  # a bug in _find_groups
-    plan.nodes = order
     fused_ops = sum(len(g) for g in groups)
     return f"{len(groups)} group{'s' * (len(groups) != 1)}, {fused_ops} ops fused"

@@ -15,7 +15,7 @@ instead: the shapes are equal), and all members share a device hint and tf.cond 
 import numpy as np
 
 from graphflow.framework.registry import Lowering, get, register_op
-from graphflow.session.ir import Node, stable_topological_order
+from graphflow.session.ir import Node
 
 FUSED = {"Conv2D": "_FusedConv2D", "MatMul": "_FusedMatMul"}
 _BIAS_ADDS = ("BiasAdd", "Add", "AddV2")
@@ -149,15 +149,6 @@ def run(plan, ctx):
         counts["+".join(fused_ops)] += 1
     if not replaced:
         return "0 patterns"
-    nodes = [replaced.get(n, n) for n in plan.nodes]
-    nodes = list(dict.fromkeys(nodes))
-    for node in nodes:
-        node.control_inputs = list(dict.fromkeys(replaced.get(c, c) for c in node.control_inputs))
-    plan.targets = list(dict.fromkeys(replaced.get(t, t) for t in plan.targets))
-    plan.nodes = nodes
-    plan.substitute(mapping)
-    order = stable_topological_order(plan.nodes, rank)
-    if order is None:
+    if not plan.contract(replaced, mapping, rank):
         raise RuntimeError("pattern fusion made the plan cyclic")  # a bug in this pass
-    plan.nodes = order
     return ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
