@@ -81,6 +81,20 @@ class TiledKernel:
                     self._sealed = True
 
 
+def vector_registers():
+    """Vector registers the compiled code may use: 32 with AVX-512VL, else 16.
+
+    Follows Numba's target: NUMBA_CPU_FEATURES / NUMBA_CPU_NAME when set (portable caches),
+    the host CPU otherwise. Tile shapes that hold more accumulators than this spill.
+    """
+    if config.CPU_FEATURES is not None:
+        return 32 if '+avx512vl' in config.CPU_FEATURES else 16
+    if config.CPU_NAME not in (None, 'host'):
+        return 16
+    from llvmlite import binding
+    return 32 if binding.get_host_cpu_features().get('avx512vl') else 16
+
+
 def threads_for(work, grain):
     """Threads worth using for ``work`` units when a thread needs ``grain`` units to pay off.
 

@@ -5,27 +5,36 @@ y [N, OH, OW, C*M] with output channel c*M + m. float32 or float64 (the same cod
 serves finite-difference checks). Padding is 'SAME', 'VALID' or explicit ((pt, pb), (pl, pr)).
 
 conv2d's three passes share two register-tiled engines over a padded copy of one image:
-  _tile_gather: out-pixel x out-channel tiles, reducing over taps x in-channels. Forward, and
-    the gradient to the input, which is the same sum over each stride phase of the input
-    (rows i with (i + pt) % sh == ph) with the taps whose offset lands in that phase.
+  _tile_gather: out-pixel x out-channel tiles, reducing over one flat index k (tap x
+    in-channel, with a table of source offsets). Forward, and the gradient to the input,
+    which is the same sum over each stride phase of the input (rows i with
+    (i + pt) % sh == ph) with the taps whose offset lands in that phase.
   _tile_outer: in-patch-element x out-channel tiles of the gradient to the filter, reducing
     over pixels.
 Each comes in two tile shapes (16 or 8 channel lanes, see _lanes), compiled into the same
-parallel entry point. Work is split over Numba's threads by flattened output pixels (not
-only by image, so that batch 1 uses both cores too); numba.set_num_threads(1) makes every
-call serial. All loop indices are uint64: Numba checks signed indices for wraparound on
-every access (3x slower). Depthwise kernels are plain loops over channels.
+parallel entry point. Few channels would leave most lanes empty, so a pass may group G
+neighbouring pixels of a row into one tile row of G x channels lanes (see _Axis): 4 output
+channels fill 8 lanes as 2 pixels, and the gradient to the input of a stride-2 conv fills
+2 x C lanes with both column phases at once. A group reads one source offset per "super
+tap" and gives each of its pixels that tap's weights (zero where the pixel has none), so
+grouping costs some multiplications by zero; _choose_group weighs that against the lanes.
 
-Compiling: the first float32 call of conv2d's forward or input gradient takes ~5 s, of its
-filter gradient ~4.5 s, of each depthwise and pooling entry point 1.5-3.5 s; later processes
+Work is split over Numba's threads by flattened output pixels (not only by image, so that
+batch 1 uses both cores too); numba.set_num_threads(1) makes every call serial. All loop
+indices are uint64: Numba checks signed indices for wraparound on every access (3x slower).
+Depthwise kernels are plain loops over channels.
+
+Compiling: the first float32 call of conv2d's forward or input gradient takes ~4.7 s, of its
+filter gradient ~5 s, of each depthwise and pooling entry point 1.5-3.5 s; later processes
 load them from Numba's cache in ~10 ms each.
 """
+import collections
 import functools
 
 import numpy as np
 from numba import njit, prange
 
-from ._tiled import TiledKernel, stack_array, threads_for
+from ._tiled import TiledKernel, stack_array, threads_for, vector_registers
 
 __all__ = [
     "conv_output_shape",
@@ -44,6 +53,10 @@ _KERNEL = dict(cache=True, error_model='numpy')
 _TILED = dict(_KERNEL, fastmath={'contract'})
 PIXEL_BLOCK = 64   # pixels per filter-gradient sweep: its dy rows stay in L1/L2
 THREAD_GRAIN = 1 << 21  # multiply-adds a thread must get before a second one pays off
+# Fraction of one core's peak each tile shape reaches on a long reduction (measured here):
+# 12 x 8 loads one broadcast per multiply-add, 6 x 16 one per two.
+TILE_SPEED = {8: 0.7, 16: 0.95}
+MAX_GROUP_LANES = 32  # grouping never widens a tile row past this many lanes
 
 
 def conv_output_shape(input_hw, kernel_hw, strides, padding, dilations=(1, 1)):
@@ -84,51 +97,61 @@ def _gather_engine(mr, nr):
     tile = mr * nr
 
     @njit(**_TILED)
-    def _tile_gather(src, sbase, srs, scs, toff, tk, ntaps, wp, p_lo, p_hi, grid_w,
-                     dst, dbase, drs, dcs, nchan):
+    def _tile_gather(src, sbase, srs, scs, koff, wp, k0, k1, p_lo, p_hi, grid_w,
+                     dst, dbase, drs, dcs, nchan, lo0, hi_last):
         """Pixels p in [p_lo, p_hi) of a grid grid_w wide, a = p // grid_w, b = p % grid_w:
 
-        dst[(dbase + a*drs + b*dcs) * nchan + f] = sum over t < ntaps, c < C of
-            src[sbase + a*srs + b*scs + toff[t] + c] * wp[f // NR, tk[t], c, f % NR]
+        dst[dbase + a*drs + b*dcs + f] = sum over k in [k0, k1) of
+            src[sbase + a*srs + b*scs + koff[k]] * wp[f // NR, k, f % NR]
 
-        for f < nchan. src, dst: flat arrays; wp [FB, taps, C, NR] with zeros past nchan.
+        for f in [lo, hi): [0, nchan) except lanes [lo0, nchan) in column b == 0 and
+        [0, hi_last) in column b == grid_w - 1 (a pixel group's members outside the image).
+        src, dst: flat arrays; wp [FB, K, NR] with zeros past nchan. One flat reduction
+        index k (tap x channel) keeps few-channel convolutions from paying a loop's set-up
+        per tap. Addresses wrap modulo 2**64 (dbase may be "negative" when lo0 > 0).
         """
         acc = stack_array(tile, wp.dtype)
         sb = stack_array(mr, np.uint64)
         db = stack_array(mr, np.uint64)
-        chans = U(wp.shape[2])
+        lo = stack_array(mr, np.uint64)
+        hi = stack_array(mr, np.uint64)
+        last = grid_w - U(1)
         for p0 in range(p_lo, p_hi, U(mr)):
             valid = min(U(mr), p_hi - p0)
+            whole = valid == U(mr)
             a = p0 // grid_w
             b = p0 - a * grid_w
             for j in range(U(mr)):
                 if j < valid:
                     sb[j] = sbase + a * srs + b * scs
                     db[j] = dbase + a * drs + b * dcs
+                    lo[j] = lo0 if b == U(0) else U(0)
+                    hi[j] = hi_last if b == last else nchan
+                    whole = whole and lo[j] == U(0) and hi[j] == nchan
                     b += U(1)
                     if b == grid_w:
                         b = U(0)
                         a += U(1)
                 else:  # past the range: recompute the last pixel, never store it
                     sb[j] = sb[j - U(1)]
-                    db[j] = db[j - U(1)]
             for fb in range(U(wp.shape[0])):
                 for q in range(U(tile)):
                     acc[q] = 0.0
-                for t in range(ntaps):
-                    off = toff[t]
-                    k = tk[t]
-                    for c in range(chans):
-                        for j in range(U(mr)):
-                            v = src[sb[j] + off + c]
-                            for lane in range(U(nr)):
-                                acc[j * U(nr) + lane] += v * wp[fb, k, c, lane]
+                for k in range(k0, k1):
+                    off = koff[k]
+                    for j in range(U(mr)):
+                        v = src[sb[j] + off]
+                        for lane in range(U(nr)):
+                            acc[j * U(nr) + lane] += v * wp[fb, k, lane]
                 f0 = fb * U(nr)
-                lanes = min(U(nr), nchan - f0)
-                for j in range(valid):
-                    d = db[j] * nchan + f0
-                    for lane in range(lanes):
-                        dst[d + lane] = acc[j * U(nr) + lane]
+                if whole and f0 + U(nr) <= nchan:  # every lane lands: vector stores
+                    for j in range(U(mr)):
+                        for lane in range(U(nr)):
+                            dst[db[j] + f0 + lane] = acc[j * U(nr) + lane]
+                else:
+                    for j in range(valid):
+                        for f in range(max(lo[j], f0), min(hi[j], f0 + U(nr))):
+                            dst[db[j] + f] = acc[j * U(nr) + f - f0]
 
     return _tile_gather
 
@@ -174,16 +197,18 @@ def _outer_engine(mr, nr):
     return _tile_outer
 
 
-# Two tile shapes, picked per call by the channel count the tile's lanes cover (see _lanes):
-# 6 x 16 runs large channel counts at ~100 GFLOP/s per core, 12 x 8 at ~80; with 8 channels
-# or fewer 12 x 8 wastes half as many lanes (1.5x faster on the seed convnet's layers).
+# Two tile shapes, picked per call by the lanes a tile row covers (see _lanes): 6 x 16 runs
+# at ~100 GFLOP/s per core, 12 x 8 at ~70; with 8 lanes or fewer 12 x 8 wastes half as many.
+# The filter gradient's 16-lane tile is 12 x 16 where AVX-512 gives 32 vector registers (24
+# accumulators, one broadcast per two multiply-adds): 4-11% faster than 6 x 16 here.
 _gather_16, _gather_8 = _gather_engine(6, 16), _gather_engine(12, 8)
-_outer_16, _outer_8 = _outer_engine(6, 16), _outer_engine(12, 8)
+_outer_16 = _outer_engine(12 if vector_registers() >= 32 else 6, 16)
+_outer_8 = _outer_engine(12, 8)
 M_MULTIPLE = 12  # patch elements are padded to a multiple of both tiles' MR
 
 
 def _lanes(channels):
-    """NR for a tile over `channels` output channels."""
+    """NR for a tile over `channels` output lanes."""
     return 8 if channels <= 8 else 16
 
 
@@ -202,15 +227,19 @@ def _pad_image(x, n, buf, top, left, width):
 
 
 @njit(**_KERNEL)
-def _pad_channels(dy, n, grad):
-    """Copy image dy[n] ([OH, OW, F]) into grad [OH*OW, FP], FP >= F, leaving the rest zero."""
-    feat = U(dy.shape[3])
-    pixels = U(dy.shape[1]) * U(dy.shape[2])
+def _group_channels(dy, n, grad, group, groups):
+    """Copy image dy[n] ([OH, OW, F]) into grad [OH*groups, LP]: pixel (a, j) goes to row
+    a*groups + j // group, lanes (j % group)*F + f. Lanes no pixel fills stay as they are
+    (zero: the same ones in every image)."""
+    rows, cols, feat = U(dy.shape[1]), U(dy.shape[2]), U(dy.shape[3])
     flat = dy.reshape(dy.size)
-    for p in range(pixels):
-        s = (U(n) * pixels + p) * feat
-        for f in range(feat):
-            grad[p, f] = flat[s + f]
+    for a in range(rows):
+        for j in range(cols):
+            g = j // group
+            lane = (j - g * group) * feat
+            s = ((U(n) * rows + a) * cols + j) * feat
+            for f in range(feat):
+                grad[a * groups + g, lane + f] = flat[s + f]
 
 
 @njit(**_KERNEL)
@@ -222,75 +251,83 @@ def _split(total, nthreads, t):
 # --------------------------------------------------------------------------- conv2d drivers
 
 @njit(nogil=True, **_KERNEL)
-def _gather_part(src, wp, dst, plan, table, toff, tk, part, parts):
-    """Share part/parts of dst's pixels (flattened over images) for _gather_parallel."""
-    top, left, cols, size = plan[0], plan[1], plan[2], plan[3]
-    chans = U(dst.shape[3])
-    pixels = U(dst.shape[1]) * U(dst.shape[2])
-    total = U(dst.shape[0]) * pixels
+def _gather_part(src, wp, dst, plan, table, koff, part, parts):
+    """Share part/parts of dst's pixel groups (flattened over images) for _gather_parallel."""
+    top, left, cols, size, units, nchan = plan[0], plan[1], plan[2], plan[3], plan[4], plan[5]
+    image = U(dst.shape[1]) * U(dst.shape[2]) * U(dst.shape[3])
+    total = U(dst.shape[0]) * units
     lo, hi = _split(total, parts, part)
     dstf = dst.reshape(dst.size)
     buf = np.zeros(size, src.dtype)
-    n = lo // pixels if pixels > 0 else total
-    while n * pixels < hi:
+    n = lo // units if units > 0 else total
+    while n * units < hi:
         _pad_image(src, n, buf, top, left, cols)
-        base = n * pixels
+        base = n * units
         for q in range(U(table.shape[0])):
             row = table[q]
-            start = base + row[9]
+            start = base + row[10]
             p_lo, p_hi = max(lo, start), min(hi, start + row[6] * row[7])
-            if p_lo < p_hi and wp.shape[3] == 8:
-                _gather_8(buf, row[0], row[1], row[2], toff[q], tk[q], row[8], wp, p_lo - start,
-                          p_hi - start, row[7], dstf, base + row[3], row[4], row[5], chans)
+            if p_lo < p_hi and wp.shape[2] == 8:
+                _gather_8(buf, row[0], row[1], row[2], koff, wp, row[8], row[9], p_lo - start,
+                          p_hi - start, row[7], dstf, n * image + row[3], row[4], row[5],
+                          nchan, row[11], row[12])
             elif p_lo < p_hi:
-                _gather_16(buf, row[0], row[1], row[2], toff[q], tk[q], row[8], wp, p_lo - start,
-                           p_hi - start, row[7], dstf, base + row[3], row[4], row[5], chans)
+                _gather_16(buf, row[0], row[1], row[2], koff, wp, row[8], row[9], p_lo - start,
+                           p_hi - start, row[7], dstf, n * image + row[3], row[4], row[5],
+                           nchan, row[11], row[12])
         n += U(1)
 
 
 @njit(parallel=True, **_KERNEL)
-def _gather_parallel(src, wp, dst, plan, table, toff, tk, parts):
-    """dst[n] = for each phase row of table, a _tile_gather over image src[n] padded as plan says.
+def _gather_parallel(src, wp, dst, plan, table, koff, parts):
+    """dst[n] = for each row of table, a _tile_gather over image src[n] padded as plan says.
 
-    plan = (top, left, cols, buffer size): src[n] is copied into a zero buffer, cols pixels
-    wide, at (top, left). table[q] = (sbase, srs, scs, dbase, drs, dcs, A, B, ntaps, first
-    pixel): phase q covers A x B pixels of dst[n] from its first pixel on, in _tile_gather's
-    terms; toff[q], tk[q] are its taps. Phases partition each image's pixels.
+    plan = (top, left, cols, buffer size, units, lanes): src[n] is copied into a zero buffer,
+    cols pixels wide, at (top, left); units = pixel groups per image, lanes per group.
+    table[q] = (sbase, srs, scs, dbase, drs, dcs, A, B, k0, k1, first unit, lo0, hi_last):
+    row q covers A x B pixel groups of dst[n] from its first unit on, in _tile_gather's
+    terms (dbase relative to the image), reducing over koff[k0:k1] and wp[:, k0:k1]. The
+    rows partition each image's units and its elements.
     """
     for t in prange(parts):
-        _gather_part(src, wp, dst, plan, table, toff, tk, U(t), U(parts))
+        _gather_part(src, wp, dst, plan, table, koff, U(t), U(parts))
 
 
 @njit(nogil=True, **_KERNEL)
 def _outer_part(x, dy, plan, moff, partial, part, parts):
-    """Share part/parts of the pixels (flattened over images) for _outer_parallel."""
+    """Share part/parts of the pixel groups (flattened over images) for _outer_parallel."""
     top, left, cols, size, srs, scs = plan[0], plan[1], plan[2], plan[3], plan[4], plan[5]
-    ow_ = U(dy.shape[2])
-    pixels = U(dy.shape[1]) * ow_
-    total = U(x.shape[0]) * pixels
+    group, groups = plan[6], plan[7]
+    lanes = U(partial.shape[1])
+    units = U(dy.shape[1]) * groups
+    total = U(x.shape[0]) * units
     lo, hi = _split(total, parts, part)
     buf = np.zeros(size, x.dtype)
-    grad = np.zeros((pixels, U(partial.shape[1])), dy.dtype)
-    n = lo // pixels if pixels > 0 else total
-    while n * pixels < hi:
+    # dy's image is copied even when its rows could serve as they are: reading the copy
+    # was 15% faster on [32, 56, 56, 64]
+    grad = np.zeros((units, lanes), dy.dtype)
+    n = lo // units if units > 0 else total
+    while n * units < hi:
         _pad_image(x, n, buf, top, left, cols)
-        _pad_channels(dy, n, grad)
-        base = n * pixels
-        p_hi = min(hi, base + pixels) - base
+        _group_channels(dy, n, grad, group, groups)
+        base = n * units
+        p_hi = min(hi, base + units) - base
         for p in range(max(lo, base) - base, p_hi, U(PIXEL_BLOCK)):
             end = min(p + U(PIXEL_BLOCK), p_hi)
-            if partial.shape[1] % 16 == 0:
-                _outer_16(buf, srs, scs, moff, grad, p, end, ow_, partial)
+            if lanes % 16 == 0:
+                _outer_16(buf, srs, scs, moff, grad, p, end, groups, partial)
             else:
-                _outer_8(buf, srs, scs, moff, grad, p, end, ow_, partial)
+                _outer_8(buf, srs, scs, moff, grad, p, end, groups, partial)
         n += U(1)
 
 
 @njit(parallel=True, **_KERNEL)
 def _outer_parallel(x, dy, plan, moff, partial):
-    """partial[t] = thread t's sum over its pixels of patch elements x dy: see _tile_outer.
+    """partial[t] = thread t's sum over its pixel groups of patch elements x dy lanes: see
+    _tile_outer.
 
-    plan = (top, left, cols, buffer size, srs, scs) of the padded image, as for _gather_parallel.
+    plan = (top, left, cols, buffer size, srs, scs, G, groups per row) of the padded image,
+    as for _gather_parallel; lanes (j % G)*F + f of group j // G hold dy[.., j, f].
     """
     parts = partial.shape[0]
     for t in prange(parts):
@@ -304,39 +341,180 @@ _outer = TiledKernel(_outer_parallel)
 
 
 # --------------------------------------------------------------------------- geometry
+# A gather is planned along each axis as a list of _Axis classes; one table row of
+# _gather_parallel is one row class x one column class. Along an axis, class output unit
+# g covers output positions out_first + out_step*g + r for r < group (those inside the
+# output), and reads source positions src_first + src_step*g + offset for each
+# (offset, members) in taps, members[r] being the filter position member r multiplies
+# there (None: none). Rows always have group 1.
+_Axis = collections.namedtuple(
+    '_Axis', 'out_first out_step count src_first src_step group taps')
+_Gather = collections.namedtuple('_Gather', 'plan table koff wsel')
+
 
 def _round_up(value, multiple):
     return -(-value // multiple) * multiple
 
 
+def _extent(axis_class):
+    """Source positions (from 0) a class reads."""
+    last = axis_class.src_first + axis_class.src_step * max(axis_class.count - 1, 0)
+    return last + max((off for off, _ in axis_class.taps), default=0) + 1
+
+
+def _work(classes):
+    """Multiply-adds per row and channel pair the classes compute (zero weights included)."""
+    return sum(c.count * c.group * len(c.taps) for c in classes)
+
+
+def _tile_cost(lanes):
+    """Relative time per useful lane of a tile row `lanes` wide (see TILE_SPEED)."""
+    nr = _lanes(lanes)
+    return _round_up(lanes, nr) / TILE_SPEED[nr] / lanes
+
+
+def _forward_axis(out_size, k, stride, dil, group):
+    """The forward along one axis: output position group*g + r reads source position
+    (group*g + r)*stride + t*dil for each tap t."""
+    members = {}
+    for r in range(group):
+        for t in range(k):
+            members.setdefault(r * stride + t * dil, [None] * group)[r] = t
+    return [_Axis(0, group, -(-out_size // group), 0, group * stride, group,
+                  sorted((off, tuple(m)) for off, m in members.items()))]
+
+
+def _backward_phases(size, k, stride, dil, pad):
+    """The gradient to the input along one axis, one class per stride phase, and the margin
+    Q before dy in the source buffer.
+
+    Padded input position i + pad = ph + stride*a receives dy[a - q] * w[t] from each tap t
+    with t*dil = ph + stride*q (so (t*dil) % stride == ph); dy[a - q] is buffer position
+    a + (Q - q). A phase with no taps yields zeros.
+    """
+    taps = [(t, (t * dil) // stride) for t in range(k)]
+    margin = max(q for _, q in taps)
+    classes = []
+    for ph in range(stride):
+        first = max(-(-(pad - ph) // stride), 0)           # first a with ph + s*a >= pad
+        end = max(-(-(pad + size - ph) // stride), first)  # first a with ph + s*a >= pad+size
+        classes.append(_Axis(ph + stride * first - pad, stride, end - first, first, 1, 1,
+                             [(margin - q, (t,)) for t, q in taps
+                              if (t * dil) % stride == ph]))
+    return margin, classes
+
+
+def _backward_groups(size, k, stride, dil, pad, group):
+    """The gradient to the input along columns as one class of `group` neighbouring columns
+    (group a multiple of stride), and the margin before dy in the source buffer.
+
+    Column j = group*g + r - j0 takes dy[(group/stride)*g + e] * w[t] for each tap t with
+    r - j0 + pad - t*dil = stride*e. The shift j0 < group minimises the work.
+    """
+    best = None
+    for shift in range(group):
+        members = {}
+        for r in range(group):
+            for t in range(k):
+                e, rem = divmod(r - shift + pad - t * dil, stride)
+                if rem == 0:
+                    members.setdefault(e, [None] * group)[r] = t
+        count = -(-(size + shift) // group)
+        if best is None or len(members) * count < best[0]:
+            best = (len(members) * count, shift, count, members)
+    _, shift, count, members = best
+    margin = max(0, -min(members))
+    return margin, [_Axis(-shift, group, count, 0, group // stride, group,
+                          sorted((e + margin, tuple(m)) for e, m in members.items()))]
+
+
+def _gather_plan(rows, cols, margins, src_hw, src_chans, out_w, lanes, kernel_w):
+    """_gather_parallel's plan for row and column classes over a source image src_hw
+    [H, W, src_chans] sitting at margins (top, left) of its zero buffer, writing an output
+    out_w pixels wide with `lanes` channels; kernel_w: the filter's width.
+
+    wsel [K, G]: reduction row k of group member r multiplies filter row wsel[k, r] of
+    [KH*KW*src_chans, lanes] (tap*src_chans + channel), or -1: zero.
+    """
+    top, left = margins
+    height = max([top + src_hw[0]] + [_extent(c) for c in rows])
+    width = max([left + src_hw[1]] + [_extent(c) for c in cols])
+    group = cols[0].group
+    table, koff, wsel = [], [], []
+    units = 0
+    for rc in rows:
+        for cc in cols:
+            if rc.count == 0 or cc.count == 0:
+                continue
+            k0 = len(koff)
+            for ro, (kh,) in rc.taps:
+                for co, members in cc.taps:
+                    for ch in range(src_chans):
+                        koff.append((ro * width + co) * src_chans + ch)
+                        wsel.append([-1 if t is None else (kh * kernel_w + t) * src_chans + ch
+                                     for t in members])
+            last = cc.out_first + cc.out_step * (cc.count - 1)
+            table.append(((rc.src_first * width + cc.src_first) * src_chans,
+                          rc.src_step * width * src_chans, cc.src_step * src_chans,
+                          (rc.out_first * out_w + cc.out_first) * lanes % 2 ** 64,
+                          rc.out_step * out_w * lanes, cc.out_step * lanes,
+                          rc.count, cc.count, k0, len(koff), units,
+                          max(0, -cc.out_first) * lanes, min(group, out_w - last) * lanes))
+            units += rc.count * cc.count
+    plan = np.array([top, left, width, height * width * src_chans, units, group * lanes], U)
+    return _Gather(plan, np.array(table, U).reshape(-1, 13), np.array(koff, U),
+                   np.array(wsel, np.intp).reshape(-1, group))
+
+
+def _choose_group(candidates, lanes):
+    """The candidate (group, work, ...) with the least _tile_cost(group * lanes) * work,
+    the smaller group on a tie."""
+    return min(candidates, key=lambda c: (_tile_cost(c[0] * lanes) * c[1], c[0]))
+
+
 class _Geometry:
     """Everything about one conv2d that depends on shapes only: computed once per shape.
 
-    out_hw, pads; forward (plan, table, toff, tk) for _gather_parallel over the padded input;
-    outer_plan and moff for the filter gradient (patch element m = tap*C + c at offset moff[m],
-    padded to M_MULTIPLE); backward, the stride phases of the gradient to the input.
+    out_hw; forward and backward: _Gather plans for the output and the gradient to the input;
+    outer_plan, moff and fold for the filter gradient over the forward's padded input (patch
+    element m = super tap * C + c at offset moff[m], padded to M_MULTIPLE; fold [KH*KW, G]:
+    the super tap holding tap t for group member r). grouping=False keeps one pixel per
+    group (the depthwise kernels' layout).
     """
 
-    def __init__(self, input_shape, filter_shape, strides, padding, dilations):
+    def __init__(self, input_shape, filter_shape, strides, padding, dilations, grouping):
         _, height, width, chans = input_shape
         kh, kw, _, feat = filter_shape
         (sh, sw), (dh, dw) = strides, dilations
-        (oh, ow), ((pt, pb), (pl, pr)) = conv_output_shape(
+        (oh, ow), ((pt, _), (pl, _)) = conv_output_shape(
             (height, width), (kh, kw), strides, padding, dilations)
         self.out_hw = (oh, ow)
-        hp, wp = height + pt + pb, width + pl + pr
-        rows, cols = np.meshgrid(np.arange(kh), np.arange(kw), indexing='ij')
-        toff = ((rows * dh * wp + cols * dw) * chans).ravel().astype(U)
-        srs, scs = sh * wp * chans, sw * chans
-        self.forward = (np.array([pt, pl, wp, hp * wp * chans], U),
-                        np.array([[0, srs, scs, 0, ow, 1, oh, ow, kh * kw, 0]], U),
-                        toff.reshape(1, -1), np.arange(kh * kw, dtype=U).reshape(1, -1))
-        self.outer_plan = np.array([pt, pl, wp, hp * wp * chans, srs, scs], U)
-        tap, c = np.divmod(np.arange(kh * kw * chans), max(chans, 1))
-        self.moff = np.zeros(_round_up(len(tap), M_MULTIPLE), U)
-        self.moff[:len(tap)] = toff[tap] + c
-        self.backward = _phases((height, width), (oh, ow), (kh, kw), strides, dilations,
-                                (pt, pl), feat)
+        rows = _forward_axis(oh, kh, sh, dh, 1)
+        options = [(g, _work(_forward_axis(ow, kw, sw, dw, g)))
+                   for g in (1, 2, 4, 8) if g == 1 or (grouping and g * feat <= MAX_GROUP_LANES)]
+        cols = _forward_axis(ow, kw, sw, dw, _choose_group(options, feat)[0])
+        self.forward = _gather_plan(rows, cols, (pt, pl), (height, width), chans, ow, feat, kw)
+        plan = self.forward.plan
+        group = cols[0].group
+        self.outer_plan = np.array([*plan[:4], sh * plan[2] * chans, cols[0].src_step * chans,
+                                    group, cols[0].count], U)
+        koff = self.forward.koff
+        self.moff = np.zeros(_round_up(len(koff), M_MULTIPLE), U)
+        self.moff[:len(koff)] = koff
+        supertap = {(r, t): i for i, (_, m) in enumerate(cols[0].taps)
+                    for r, t in enumerate(m) if t is not None}
+        self.fold = np.array([[row * len(cols[0].taps) + supertap[r, t] for r in range(group)]
+                              for row in range(kh) for t in range(kw)], np.intp)
+
+        qh, rows = _backward_phases(height, kh, sh, dh, pt)
+        phases = _backward_phases(width, kw, sw, dw, pl)
+        options = [(1, _work(phases[1]), phases)]
+        if grouping:
+            options += [(g, _work(plan[1]), plan) for g in sorted({2, 4, 8, sw, 2 * sw})
+                        if g % sw == 0 and g * chans <= MAX_GROUP_LANES
+                        for plan in [_backward_groups(width, kw, sw, dw, pl, g)]]
+        qw, cols = _choose_group(options, chans)[2]
+        self.backward = _gather_plan(rows, cols, (qh, qw), (oh, ow), feat, width, chans, kw)
 
 
 @functools.lru_cache(maxsize=256)
@@ -344,58 +522,17 @@ def _geometry(*key):
     return _Geometry(*key)
 
 
-def _phases(in_hw, out_hw, kernel_hw, strides, dilations, pads, feat):
-    """The gradient to the input as _gather_parallel arguments, one phase per (ph, pw) in
-    [0, sh) x [0, sw).
-
-    Padded input row i + pt = ph + sh*a receives dy[a - q] * w[k] from each tap k with
-    k*dh = ph + sh*q (so (k*dh) % sh == ph). dy sits in a buffer padded by Q = max q rows on
-    top, so that dy[a - q] is buffer row a + (Q - q); rows past dy are zero. Columns alike.
-    A phase with no taps yields zeros.
-    """
-    per_axis = []
-    for axis in range(2):
-        size, stride, dil, pad = in_hw[axis], strides[axis], dilations[axis], pads[axis]
-        taps = [(k, (k * dil) // stride) for k in range(kernel_hw[axis])]
-        top = max(q for _, q in taps)
-        axis_phases = []
-        for ph in range(stride):
-            first = max(-(-(pad - ph) // stride), 0)            # first a with ph + s*a >= pad
-            end = max(-(-(pad + size - ph) // stride), first)  # first a with ph + s*a >= pad+size
-            offsets = [(top - q, k) for k, q in taps if (k * dil) % stride == ph]
-            axis_phases.append((first, end - first, ph + stride * first - pad, offsets))
-        extent = max([top + out_hw[axis]] +
-                     [first + count + top for first, count, _, _ in axis_phases])
-        per_axis.append((top, extent, axis_phases))
-    (qh, rows, row_phases), (qw, cols, col_phases) = per_axis
-    width = in_hw[1]
-    table, toffs, tks = [], [], []
-    start = 0
-    for a0, na, d_row, row_taps in row_phases:
-        for b0, nb, d_col, col_taps in col_phases:
-            table.append(((a0 * cols + b0) * feat, cols * feat, feat,
-                          d_row * width + d_col, strides[0] * width, strides[1],
-                          na, nb, len(row_taps) * len(col_taps), start))
-            toffs.append([(ro * cols + co) * feat for ro, _ in row_taps for co, _ in col_taps])
-            tks.append([rk * kernel_hw[1] + ck for _, rk in row_taps for _, ck in col_taps])
-            start += na * nb
-    toff = np.zeros((len(toffs), max(1, max(len(t) for t in toffs))), U)
-    tk = np.zeros_like(toff)
-    for q, (offs, ks) in enumerate(zip(toffs, tks)):
-        toff[q, :len(offs)] = offs
-        tk[q, :len(ks)] = ks
-    return np.array([qh, qw, cols, rows * cols * feat], U), np.array(table, U), toff, tk
-
-
-def _pack_filter(w):
-    """[KH, KW, C, F] -> [ceil(F / NR), KH*KW, C, NR], contiguous, zeros past F; NR = _lanes(F)."""
-    kh, kw, chans, feat = w.shape
-    lanes = _lanes(feat)
-    blocks = _round_up(feat, lanes) // lanes
-    packed = np.zeros((kh * kw, chans, blocks * lanes), w.dtype)
-    packed[:, :, :feat] = w.reshape(kh * kw, chans, feat)
-    packed = packed.reshape(kh * kw, chans, blocks, lanes).transpose(2, 0, 1, 3)
-    return np.ascontiguousarray(packed)
+def _pack_filter(w2, wsel):
+    """w2 [R, L] -> [ceil(G*L / NR), K, NR]: lanes r*L + l of row k hold w2[wsel[k, r], l]
+    (zero for -1 and past G*L); NR = _lanes(G*L)."""
+    rows, group = wsel.shape
+    lanes = group * w2.shape[1]
+    nr = _lanes(lanes)
+    padded = np.zeros((rows, _round_up(lanes, nr)), w2.dtype)
+    with_zero = np.concatenate([w2, np.zeros((1, w2.shape[1]), w2.dtype)])
+    padded[:, :lanes] = with_zero[wsel].reshape(rows, lanes)
+    blocks = padded.reshape(rows, padded.shape[1] // nr, nr)
+    return np.ascontiguousarray(blocks.transpose(1, 0, 2))
 
 
 def _check_dtype(*arrays):
@@ -406,7 +543,7 @@ def _check_dtype(*arrays):
     return [np.ascontiguousarray(a) for a in arrays]
 
 
-def _geometry_for(input_shape, filter_shape, strides, padding, dilations):
+def _geometry_for(input_shape, filter_shape, strides, padding, dilations, grouping=True):
     """The cached _Geometry, after checking what the kernels rely on (they index without checks)."""
     input_shape = tuple(int(s) for s in input_shape)
     filter_shape = tuple(int(s) for s in filter_shape)
@@ -425,7 +562,7 @@ def _geometry_for(input_shape, filter_shape, strides, padding, dilations):
         padding = tuple((int(lo), int(hi)) for lo, hi in padding)
         if min(padding[0] + padding[1]) < 0:
             raise ValueError(f'conv2d: explicit padding {padding} must not be negative')
-    return _geometry(input_shape, filter_shape, strides, padding, dilations)
+    return _geometry(input_shape, filter_shape, strides, padding, dilations, grouping)
 
 
 def _check_grad_shape(dy_shape, batch, out_hw, feat):
@@ -435,8 +572,10 @@ def _check_grad_shape(dy_shape, batch, out_hw, feat):
                          f'shape is {expected}')
 
 
-def _run_gather(src, wp, dst, plan, macs):
-    _gather(src, wp, dst, *plan, threads_for(macs, THREAD_GRAIN))
+def _run_gather(src, w2, dst, gather, macs):
+    """_gather_parallel over a _Gather plan, with w2 [KH*KW*src channels, dst channels]."""
+    _gather(src, _pack_filter(w2, gather.wsel), dst, gather.plan, gather.table, gather.koff,
+            threads_for(macs, THREAD_GRAIN))
     return dst
 
 
@@ -451,9 +590,10 @@ def conv2d_forward(x, w, strides=(1, 1), padding='VALID', dilations=(1, 1)):
     """
     x, w = _check_dtype(x, w)
     geo = _geometry_for(x.shape, w.shape, strides, padding, dilations)
-    y = np.empty((x.shape[0], *geo.out_hw, w.shape[3]), x.dtype)
-    macs = y.size * w.shape[0] * w.shape[1] * w.shape[2]
-    return _run_gather(x, _pack_filter(w), y, geo.forward, macs)
+    kh, kw, chans, feat = w.shape
+    y = np.empty((x.shape[0], *geo.out_hw, feat), x.dtype)
+    return _run_gather(x, w.reshape(kh * kw * chans, feat), y, geo.forward,
+                       y.size * kh * kw * chans)
 
 
 def conv2d_backprop_input(dy, w, input_shape, strides=(1, 1), padding='VALID', dilations=(1, 1)):
@@ -464,10 +604,11 @@ def conv2d_backprop_input(dy, w, input_shape, strides=(1, 1), padding='VALID', d
     """
     dy, w = _check_dtype(dy, w)
     geo = _geometry_for(input_shape, w.shape, strides, padding, dilations)
-    _check_grad_shape(dy.shape, input_shape[0], geo.out_hw, w.shape[3])
+    kh, kw, chans, feat = w.shape
+    _check_grad_shape(dy.shape, input_shape[0], geo.out_hw, feat)
     dx = np.empty(tuple(int(s) for s in input_shape), dy.dtype)
-    return _run_gather(dy, _pack_filter(w.transpose(0, 1, 3, 2)), dx, geo.backward,
-                       dy.size * w.shape[0] * w.shape[1] * w.shape[2])
+    w2 = w.transpose(0, 1, 3, 2).reshape(kh * kw * feat, chans)
+    return _run_gather(dy, w2, dx, geo.backward, dy.size * kh * kw * chans)
 
 
 def conv2d_backprop_filter(x, dy, filter_shape, strides=(1, 1), padding='VALID', dilations=(1, 1)):
@@ -476,26 +617,33 @@ def conv2d_backprop_filter(x, dy, filter_shape, strides=(1, 1), padding='VALID',
     geo = _geometry_for(x.shape, filter_shape, strides, padding, dilations)
     kh, kw, chans, feat = (int(s) for s in filter_shape)
     _check_grad_shape(dy.shape, x.shape[0], geo.out_hw, feat)
+    group = geo.fold.shape[1]
+    lanes = _round_up(group * feat, _lanes(group * feat))
     parts = threads_for(dy.size * kh * kw * chans, THREAD_GRAIN)
-    partial = np.zeros((parts, len(geo.moff), _round_up(feat, _lanes(feat))), x.dtype)
+    partial = np.zeros((parts, len(geo.moff), lanes), x.dtype)
     _outer(x, dy, geo.outer_plan, geo.moff, partial)
     total = partial[0] if parts == 1 else partial.sum(axis=0)
-    return np.ascontiguousarray(total[:kh * kw * chans, :feat]).reshape(kh, kw, chans, feat)
+    supertaps = len(geo.forward.koff) // max(chans, 1)
+    per_member = total[:supertaps * chans, :group * feat].reshape(supertaps, chans, group, feat)
+    dw = per_member[geo.fold, :, np.arange(group), :]  # [KH*KW, G, C, F]
+    return np.ascontiguousarray(dw.sum(axis=1) if group > 1 else dw[:, 0]).reshape(
+        kh, kw, chans, feat)
 
 
-# --------------------------------------------------------------------------- depthwise conv2d
-# Plain loops over channels, compiled with Numba's default flags (the loop vectorizer takes
-# the channel loops). They reuse conv2d's geometry: the forward plan over the padded input
-# and the stride phases of the gradient to the input, with C*M dy channels.
+# the channel loops). They reuse conv2d's geometry without pixel groups: the forward plan
+# over the padded input and the stride phases of the gradient to the input, with C*M dy
+# channels. Its flat reduction rows come in runs of R = C (forward) or C*M (backward) per
+# tap: run g of a phase is tap taps[k0 // R + g], at offset koff[k0 + g*R].
 
 @njit(nogil=True, **_KERNEL)
-def _depthwise_pixels(src, sbase, srs, scs, toff, tk, ntaps, w2, mult, backward,
+def _depthwise_pixels(src, sbase, srs, scs, koff, taps, k0, k1, group, w2, mult, backward,
                       p_lo, p_hi, grid_w, dst, dbase, drs, dcs, acc):
     """Pixels p in [p_lo, p_hi) of a grid grid_w wide, a = p // grid_w, b = p % grid_w, with
-    s = sbase + a*srs + b*scs + toff[t], k = tk[t], d = dbase + a*drs + b*dcs:
+    s = sbase + a*srs + b*scs + koff[k0 + t*group], k = taps[k0 // group + t] for the
+    (k1 - k0) // group taps t of the phase, d = dbase + a*drs + b*dcs:
 
-    forward:  dst[d*C*M + c*M + m] = sum over t of src[s + c] * w2[k, c*M + m]
-    backward: dst[d*C + c] = sum over t, m of src[s + c*M + m] * w2[k, c*M + m]
+    forward:  dst[d + c*M + m] = sum over t of src[s + c] * w2[k, c*M + m]
+    backward: dst[d + c] = sum over t, m of src[s + c*M + m] * w2[k, c*M + m]
 
     w2 [taps, C*M]; acc: scratch of C*M elements.
     """
@@ -507,9 +655,9 @@ def _depthwise_pixels(src, sbase, srs, scs, toff, tk, ntaps, w2, mult, backward,
         b = p - a * grid_w
         for k in range(width):
             acc[k] = 0.0
-        for t in range(ntaps):
-            s = sbase + a * srs + b * scs + toff[t]
-            k = tk[t]
+        for t in range((k1 - k0) // group):
+            s = sbase + a * srs + b * scs + koff[k0 + t * group]
+            k = taps[k0 // group + t]
             if mult == 1:
                 for c in range(chans):
                     acc[c] += src[s + c] * w2[k, c]
@@ -522,42 +670,44 @@ def _depthwise_pixels(src, sbase, srs, scs, toff, tk, ntaps, w2, mult, backward,
                     v = src[s + c]
                     for m in range(mult):
                         acc[c * mult + m] += v * w2[k, c * mult + m]
-        d = (dbase + a * drs + b * dcs) * width
+        d = dbase + a * drs + b * dcs
         for k in range(width):
             dst[d + k] = acc[k]
 
 
 @njit(nogil=True, **_KERNEL)
-def _depthwise_part(src, w2, dst, mult, backward, plan, table, toff, tk, part, parts):
+def _depthwise_part(src, w2, dst, mult, backward, plan, table, koff, taps, part, parts):
     """Share part/parts of dst's pixels for _depthwise_parallel (as _gather_part)."""
     top, left, cols, size = plan[0], plan[1], plan[2], plan[3]
     pixels = U(dst.shape[1]) * U(dst.shape[2])
+    image = pixels * U(dst.shape[3])
     total = U(dst.shape[0]) * pixels
     lo, hi = _split(total, parts, part)
     dstf = dst.reshape(dst.size)
     buf = np.zeros(size, src.dtype)
     acc = np.empty(w2.shape[1], src.dtype)
+    group = U(w2.shape[1]) if backward else U(w2.shape[1]) // mult
     n = lo // pixels if pixels > 0 else total
     while n * pixels < hi:
         _pad_image(src, n, buf, top, left, cols)
         base = n * pixels
         for q in range(U(table.shape[0])):
             row = table[q]
-            start = base + row[9]
+            start = base + row[10]
             p_lo, p_hi = max(lo, start), min(hi, start + row[6] * row[7])
             if p_lo < p_hi:
-                _depthwise_pixels(buf, row[0], row[1], row[2], toff[q], tk[q], row[8], w2, mult,
-                                  backward, p_lo - start, p_hi - start, row[7],
-                                  dstf, base + row[3], row[4], row[5], acc)
+                _depthwise_pixels(buf, row[0], row[1], row[2], koff, taps, row[8], row[9], group,
+                                  w2, mult, backward, p_lo - start, p_hi - start, row[7],
+                                  dstf, n * image + row[3], row[4], row[5], acc)
         n += U(1)
 
 
 @njit(parallel=True, **_KERNEL)
-def _depthwise_parallel(src, w2, dst, mult, backward, plan, table, toff, tk, parts):
+def _depthwise_parallel(src, w2, dst, mult, backward, plan, table, koff, taps, parts):
     """Depthwise forward (backward False) or gradient to the input: _gather_parallel's plan and
     table with _depthwise_pixels for the sum."""
     for t in prange(parts):
-        _depthwise_part(src, w2, dst, mult, backward, plan, table, toff, tk, U(t), U(parts))
+        _depthwise_part(src, w2, dst, mult, backward, plan, table, koff, taps, U(t), U(parts))
 
 
 @njit(nogil=True, **_KERNEL)
@@ -605,15 +755,18 @@ def _depthwise_geometry(input_shape, filter_shape, strides, padding, dilations):
     if int(input_shape[3]) != chans:
         raise ValueError(f'depthwise conv2d: input has {input_shape[3]} channels, the filter '
                          f'{chans}')
-    return _geometry_for(input_shape, (kh, kw, chans, chans * mult), strides, padding, dilations)
+    return _geometry_for(input_shape, (kh, kw, chans, chans * mult), strides, padding, dilations,
+                         grouping=False)
 
 
-def _run_depthwise(src, w, dst, backward, plan, macs):
-    table, toff, tk = plan[1:]
+def _run_depthwise(src, w, dst, backward, gather, macs):
+    """_depthwise_parallel over a one-pixel-group _Gather plan."""
     mult = U(w.shape[3])
     w2 = w.reshape(-1, w.shape[2] * w.shape[3])
-    _depthwise_parallel(src, w2, dst, mult, backward, plan[0], table, toff, tk,
-                        threads_for(macs, THREAD_GRAIN))
+    run = w2.shape[1] if backward else w.shape[2]
+    taps = (gather.wsel[::max(run, 1), 0] // max(run, 1)).astype(U)
+    _depthwise_parallel(src, w2, dst, mult, backward, gather.plan, gather.table, gather.koff,
+                        taps, threads_for(macs, THREAD_GRAIN))
     return dst
 
 
@@ -646,7 +799,7 @@ def depthwise_conv2d_backprop_filter(x, dy, filter_shape, strides=(1, 1), paddin
     geo = _depthwise_geometry(x.shape, filter_shape, strides, padding, dilations)
     kh, kw, chans, mult = (int(s) for s in filter_shape)
     _check_grad_shape(dy.shape, x.shape[0], geo.out_hw, chans * mult)
-    toff = geo.forward[2][0]
+    toff = geo.forward.koff[::chans]
     parts = threads_for(dy.size * kh * kw, THREAD_GRAIN)
     partial = np.zeros((parts, kh * kw, chans * mult), x.dtype)
     _depthwise_filter_parallel(x, dy, geo.outer_plan, toff, U(mult), partial)

@@ -30,7 +30,9 @@ __all__ = [
 U = np.uint64
 # error_model="numpy": no zero-division checks, so the channel loops vectorise.
 _KERNEL = dict(cache=True, error_model='numpy')
-THREAD_GRAIN = 1 << 20  # window element visits a thread must get before a second one pays off
+# Window element visits a thread must get before a second one pays off (~0.1 ms: pooling is
+# memory-bound and both cores' bandwidth counts; 1 << 20 left [100, 28, 28, 16] on one thread).
+THREAD_GRAIN = 1 << 17
 
 
 @njit(nogil=True, **_KERNEL)
@@ -90,9 +92,12 @@ def _pool_parallel(x, y, is_max, geo, parts):
 def _pool_grad_part(x, dy, dx, is_max, geo, part, parts):
     """Images [part*N/parts, (part+1)*N/parts) of dx: see max_pool_backward, avg_pool_backward.
 
-    x is only read for max pooling (avg passes dx itself as a stand-in).
+    x is only read for max pooling (avg passes dx itself as a stand-in). When max pooling's
+    windows tile the image (geo[6]), every dx element is stored once, dy or zero, with no
+    zeroing pass and no scattered adds.
     """
-    kh, kw, sh, sw, pt, pl = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
+    kh, kw, sh, sw, pt, pl, tiles = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6]
+    tiles = is_max and tiles != 0
     batch, height, width, chans = U(dx.shape[0]), U(dx.shape[1]), U(dx.shape[2]), U(dx.shape[3])
     oh_, ow_ = U(dy.shape[1]), U(dy.shape[2])
     xf = x.reshape(x.size)
@@ -102,9 +107,11 @@ def _pool_grad_part(x, dy, dx, is_max, geo, part, parts):
     where = np.empty(chans, np.uint64)
     coeff = np.empty(1, dx.dtype)
     lowest = np.finfo(dx.dtype).min
+    zero = np.zeros(1, dx.dtype)[0]  # a float literal would make the select float64
     for n in range(batch * part // parts, batch * (part + U(1)) // parts):
         image = n * height * width
-        dxf[image * chans:(image + height * width) * chans] = 0.0
+        if not tiles:
+            dxf[image * chans:(image + height * width) * chans] = 0.0
         for r in range(oh_):
             h0, h1 = _window(r, sh, pt, height, kh)
             for col in range(ow_):
@@ -117,13 +124,20 @@ def _pool_grad_part(x, dy, dx, is_max, geo, part, parts):
                     for h in range(h0, h1):
                         for w in range(w0, w1):
                             pos = image + h * width + w
-                            for c in range(chans):
+                            for c in range(chans):  # selects, not branches: vectorises
                                 v = xf[pos * chans + c]
-                                if v > best[c]:
-                                    best[c] = v
-                                    where[c] = pos
-                    for c in range(chans):
-                        dxf[where[c] * chans + c] += dyf[g + c]
+                                b = best[c]
+                                best[c] = v if v > b else b
+                                where[c] = pos if v > b else where[c]
+                    if tiles:
+                        for h in range(h0, h1):
+                            for w in range(w0, w1):
+                                pos = image + h * width + w
+                                for c in range(chans):
+                                    dxf[pos * chans + c] = dyf[g + c] if where[c] == pos else zero
+                    else:
+                        for c in range(chans):
+                            dxf[where[c] * chans + c] += dyf[g + c]
                 else:
                     coeff[0] = 1.0 / ((h1 - h0) * (w1 - w0))  # in dx's dtype, as TF rounds it
                     for h in range(h0, h1):
@@ -140,12 +154,15 @@ def _pool_grad_parallel(x, dy, dx, is_max, geo, parts):
 
 
 def _geometry(input_shape, ksize, strides, padding):
-    """(OH, OW) and the uint64 vector (KH, KW, sh, sw, pt, pl) the kernels take."""
+    """(OH, OW) and the uint64 vector (KH, KW, sh, sw, pt, pl, tiles) the kernels take;
+    tiles = 1 when the windows partition the image (stride = window, covering it)."""
     if len(input_shape) != 4 or min(tuple(ksize) + tuple(strides)) < 1:
         raise ValueError(f'pooling takes a 4-D input and positive window sizes and strides, got '
                          f'input shape {tuple(input_shape)}, ksize {ksize}, strides {strides}')
     (oh, ow), ((pt, _), (pl, _)) = conv_output_shape(input_shape[1:3], ksize, strides, padding)
-    return (oh, ow), np.array([ksize[0], ksize[1], strides[0], strides[1], pt, pl], U)
+    tiles = (tuple(strides) == tuple(ksize) and oh * strides[0] - pt >= input_shape[1]
+             and ow * strides[1] - pl >= input_shape[2])
+    return (oh, ow), np.array([ksize[0], ksize[1], strides[0], strides[1], pt, pl, tiles], U)
 
 
 def _check_dtype(*arrays):

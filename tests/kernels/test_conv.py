@@ -159,6 +159,42 @@ def test_depthwise_conv2d_matches_reference(case, dtype):
         **tolerance(dtype, y.size))
 
 
+# (x shape, w shape, strides, padding, dilations, forward G, backward G, shifted): shapes
+# whose channel counts make the kernels group G neighbouring pixels of a row into one tile
+# row, with the last group of a row part-filled (odd widths) and, where shifted, the first.
+GROUPED_CASES = [
+    ((2, 7, 9, 1), (3, 3, 1, 4), (1, 1), 'SAME', (1, 1), 2, 4, False),
+    ((2, 9, 16, 2), (3, 3, 2, 4), (2, 2), 'SAME', (1, 1), 2, 4, False),
+    ((2, 7, 8, 2), (2, 3, 2, 3), (2, 1), 'VALID', (1, 2), 4, 4, False),
+    ((2, 14, 14, 8), (4, 4, 8, 12), (2, 2), 'SAME', (1, 1), 1, 2, True),
+    ((2, 9, 11, 4), (5, 5, 4, 8), (2, 2), 'SAME', (1, 1), 1, 4, False),
+    ((1, 8, 9, 2), (2, 3, 2, 3), (3, 3), ((1, 2), (0, 3)), (1, 2), 1, 3, False),
+]
+
+
+@pytest.mark.parametrize('case', GROUPED_CASES)
+def test_pixel_groups_match_reference(case):
+    """The grouped layouts (see conv's docstring) give the reference's values; the geometry
+    check keeps each case on the path it is here for."""
+    x_shape, w_shape, strides, padding, dilations, forward, backward, shifted = case
+    geo = conv._geometry_for(x_shape, w_shape, strides, padding, dilations)
+    assert (geo.fold.shape[1], geo.backward.wsel.shape[1]) == (forward, backward)
+    assert (geo.backward.table[:, 11] > 0).any() == shifted
+    x, w = random(x_shape, np.float64, 20), random(w_shape, np.float64, 21)
+    y = conv.conv2d_forward(x, w, strides, padding, dilations)
+    np.testing.assert_allclose(y, ref_forward(x, w, strides, padding, dilations), rtol=1e-12,
+                               atol=1e-12)
+    dy = random(y.shape, np.float64, 22)
+    np.testing.assert_allclose(conv.conv2d_backprop_input(dy, w, x_shape, strides, padding,
+                                                          dilations),
+                               ref_backprop_input(dy, w, x_shape, strides, padding, dilations),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv.conv2d_backprop_filter(x, dy, w_shape, strides, padding,
+                                                           dilations),
+                               ref_backprop_filter(x, dy, w_shape, strides, padding, dilations),
+                               rtol=1e-12, atol=1e-11)
+
+
 ADJOINT_CASES = [
     ((2, 7, 9, 3), (3, 2, 3, 5), (1, 1), 'SAME', (1, 1)),
     ((2, 9, 8, 3), (3, 3, 3, 17), (2, 3), 'SAME', (2, 1)),
@@ -302,3 +338,17 @@ def test_read_only_inputs_compile_their_own_specialisation():
     x.flags.writeable = False
     y = conv.conv2d_forward(x, w, (1, 1), 'SAME')
     np.testing.assert_allclose(y, ref_forward(x, w, (1, 1), 'SAME', (1, 1)), rtol=1e-5, atol=1e-4)
+
+
+def test_tile_shapes_follow_numbas_target(monkeypatch):
+    """The 24-accumulator filter-gradient tile needs AVX-512's 32 vector registers; a
+    portable target (NUMBA_CPU_NAME=generic) or a feature list without AVX-512VL gets 16."""
+    from numba.core import config
+    from graphflow.kernels.cpu import _tiled
+    monkeypatch.setattr(config, 'CPU_FEATURES', '+avx2,+fma,+avx512f,+avx512vl')
+    assert _tiled.vector_registers() == 32
+    monkeypatch.setattr(config, 'CPU_FEATURES', '+avx2,+fma')
+    assert _tiled.vector_registers() == 16
+    monkeypatch.setattr(config, 'CPU_FEATURES', None)
+    monkeypatch.setattr(config, 'CPU_NAME', 'generic')
+    assert _tiled.vector_registers() == 16

@@ -152,6 +152,21 @@ def test_avg_pool_same_divides_by_the_in_image_window_size():
                                                    [0.5, 0.5, 1]])
 
 
+@pytest.mark.parametrize('shape, padding', [((2, 5, 7, 3), 'SAME'), ((2, 5, 7, 3), 'VALID'),
+                                            ((1, 4, 6, 17), 'VALID')])
+def test_max_pool_gradient_of_windows_that_tile(shape, padding):
+    """Stride = window: SAME windows cover the image and dx is stored once, position by
+    position; VALID ones leave a last row and column to zero. dx starts as np.empty, so
+    memory freed full of NaN first makes a missed element show."""
+    x = small_integers(shape, np.float32, 7)
+    dy_shape = out_shape(shape, (2, 2), (2, 2), padding)
+    dy = np.random.default_rng(8).standard_normal(dy_shape).astype(np.float32)
+    garbage = np.full(shape, np.nan, np.float32)
+    del garbage
+    np.testing.assert_array_equal(pool.max_pool_backward(x, dy, (2, 2), (2, 2), padding),
+                                  ref_max_grad(x, dy, (2, 2), (2, 2), padding))
+
+
 def test_gradient_rejects_dy_of_the_wrong_shape():
     with pytest.raises(ValueError, match='forward output shape'):
         pool.avg_pool_backward(np.ones((1, 3, 3, 1)), (1, 4, 4, 1), (2, 2), (2, 2), 'SAME')
