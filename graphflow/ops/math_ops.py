@@ -390,9 +390,10 @@ _ARITHMETIC = (
     ("RealDiv", np.divide, "({0} / {1})", _div_grad(lambda x, y: realdiv(x, y))),
     ("DivNoNan", _div_no_nan, "(0.0 if {1} == 0 else {0} / {1})",
      _div_grad(lambda x, y: div_no_nan(x, y))),
-    ("Maximum", np.maximum, "np.maximum({0}, {1})",
+    # numpy returns the second operand of a tie (-0.0 vs +0.0), TF1 the first: swapped
+    ("Maximum", lambda x, y: np.maximum(y, x), "np.maximum({0}, {1})",
      _selecting_grad(lambda x, y: greater_equal(x, y))),
-    ("Minimum", np.minimum, "np.minimum({0}, {1})",
+    ("Minimum", lambda x, y: np.minimum(y, x), "np.minimum({0}, {1})",
      _selecting_grad(lambda x, y: less_equal(x, y))),
     ("SquaredDifference", _squared_difference, "(({0} - {1}) * ({0} - {1}))",
      _squared_difference_grad),
@@ -415,7 +416,9 @@ _COMPARISONS = (
 _UNARY = (
     ("Neg", np.negative, "(-{0})", lambda op, grad: [negative(grad)]),
     ("Abs", np.abs, "np.abs({0})", lambda op, grad: [grad * sign(op.inputs[0])]),
-    ("Sign", np.sign, "np.sign({0})", lambda op, grad: [array_ops.zeros_like(op.inputs[0])]),
+    # (np.sign under Numba keeps -0.0; numpy and TF1 give +0.0, as "+ 0" does)
+    ("Sign", np.sign, "(1 if {0} > 0 else (-1 if {0} < 0 else {0} + 0))",
+     lambda op, grad: [array_ops.zeros_like(op.inputs[0])]),
     ("Square", np.square, "({0} * {0})",
      lambda op, grad: [multiply(grad, multiply(op.inputs[0], 2.0))]),
     ("Sqrt", np.sqrt, "np.sqrt({0})", _output_grad("SqrtGrad")),

@@ -91,7 +91,7 @@ def _keep_last_dims_sum(x):
 # derivative, so non-finite dy propagates as in TF.
 
 def _relu(x):
-    return np.maximum(x, x.dtype.type(0))
+    return np.maximum(x.dtype.type(0), x)  # x on a tie: relu(-0.0) is -0.0, as in TF1
 
 
 def _relu_grad(dy, x):

@@ -8,9 +8,9 @@ so that passes added later are covered too, forward and through tf.gradients.
 
 Values must match bit for bit, dtype and shape included, and zeros must keep their sign: no
 pass reassociates arithmetic, and the arithmetic simplifier claims exactness (it keeps
-x + 0.0, which turns -0.0 into +0.0). Two exceptions, each stated where it is made: libm
-functions in fused kernels (a tight tolerance), and known signed-zero bugs (the xfail tests
-at the end).
+x + 0.0, which turns -0.0 into +0.0). One exception, stated where it is made: libm
+functions in fused kernels (a tight tolerance). The bugs the programs found are pinned as
+small explicit tests at the end.
 """
 from dataclasses import dataclass
 from itertools import product
@@ -94,11 +94,6 @@ NEUTRAL = {"mul_one": lambda x, one, zero, nzero: x * one,
 # an ulp or two (see graphflow.kernels.cpu.fused), so graphs with them compare with RTOL.
 TRANSCENDENTAL = {"tanh", "sigmoid", "exp"}
 RTOL = {"float32": 1e-6, "float64": 1e-12}
-# Known bugs in the signs of zeros, fused against unfused (the xfail tests at the end): on a
-# tie of +0.0 and -0.0 the Relu, Maximum and Minimum kernels return the second operand and
-# their fused templates (and TF1) the first; fused Sign(-0.0) is -0.0 (the kernel's and TF1's
-# +0.0), which Abs's gradient shows. Programs calling these compare zeros without sign.
-SIGNED_ZERO_BUGS = {"relu", "maximum", "minimum", "abs"}
 
 
 def _broadcast(a, b):
@@ -226,10 +221,9 @@ def _draw_neutral(draw, shapes, ops):
 
 
 def _draw_control(draw, shapes, ops):
-    """An identity of a that waits for the op of b, an op's value: a wait for a fed
-    placeholder fails whatever the passes (see the xfail test at the end)."""
-    first_op = len(shapes) - len(ops)
-    a, b = _pick(draw, shapes), first_op + _pick(draw, shapes[first_op:])
+    """An identity of a that waits for the op of b (an input's too: a fed placeholder's
+    wait is for its feed)."""
+    a, b = _pick(draw, shapes), _pick(draw, shapes)
     return Op("control", (a, b), (draw(st.booleans()),)), None
 
 
@@ -422,7 +416,6 @@ def run_under_every_pass_set(fetches, feed):
 def assert_same(got, want, program, what):
     functions = program.functions()
     transcendental = bool(functions & TRANSCENDENTAL)
-    signed_zeros = not functions & SIGNED_ZERO_BUGS
     for k, (g, w) in enumerate(zip(got, want)):
         message = f"{what}, fetch {k}"
         assert type(g) is type(w), message
@@ -433,8 +426,8 @@ def assert_same(got, want, program, what):
                                        err_msg=message)
             continue
         np.testing.assert_array_equal(g, w, err_msg=message)  # NaNs match NaNs
-        if signed_zeros:  # x + 0.0 is not x for x = -0.0
-            numbers = ~np.isnan(w)
+        numbers = ~np.isnan(w)  # zeros keep their sign: x + 0.0 is not x for x = -0.0
+        if numbers.any():
             np.testing.assert_array_equal(np.signbit(g[numbers]), np.signbit(w[numbers]),
                                           err_msg=message + ": signs")
 
@@ -471,11 +464,9 @@ def test_gradients_do_not_depend_on_the_passes(program):
 
 
 # --- bugs the random programs found, as small explicit cases ---
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Relu, Maximum and Minimum kernels (np.maximum(x, 0), np.maximum, np.minimum) return "
-    "the second operand on a tie of -0.0 and +0.0, the fused templates and TF1 the first: "
-    "relu(-0.0) is +0.0 unfused, -0.0 fused and in TF1"))
 def test_fusion_keeps_the_sign_of_zero_ties():
+    """On a tie of -0.0 and +0.0 relu, maximum and minimum return their first operand, fused
+    or not, as TF1 does (numpy's kernels return the second: their operands are swapped)."""
     x = tf.placeholder(tf.float32, [2])
     y = tf.placeholder(tf.float32, [2])
     x2, y2 = x * 1.0, y * 1.0  # each result below fuses with these
@@ -487,11 +478,9 @@ def test_fusion_keeps_the_sign_of_zero_ties():
         assert [np.signbit(v).tolist() for v in got] == tf1
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "the fused Sign template np.sign({0}) gives -0.0 for -0.0 under Numba; the Sign kernel "
-    "(numpy) and TF1 give +0.0. Abs's gradient multiplies by Sign, so d|-v|/dv at v = 0 is "
-    "-0.0 unfused and in TF1 but +0.0 fused"))
 def test_fusion_keeps_the_sign_of_sign():
+    """sign(-0.0) is +0.0 fused or not, as in TF1 (Numba's np.sign keeps -0.0), which Abs's
+    gradient at 0 shows."""
     x = tf.placeholder(tf.float32, [2])
     v = tf.Variable(np.float32(0.0))
     fetches = [tf.sign(x * 1.0)] + tf.gradients(tf.abs(tf.negative(v)), [v])
@@ -501,11 +490,9 @@ def test_fusion_keeps_the_sign_of_sign():
         assert [np.signbit(v).tolist() for v in got] == tf1
 
 
-@pytest.mark.xfail(strict=True, raises=tf.errors.InvalidArgumentError, reason=(
-    "prune runs a fed Placeholder's op (which raises 'You must feed a value') when a control "
-    "edge reaches it, directly or through a tf.group NoOp; TF1 moves the control edges of a "
-    "fed Placeholder to its feed"))
 def test_waiting_for_a_fed_placeholder():
+    """A control edge to a fed Placeholder, direct or through a tf.group NoOp, waits for its
+    feed (TF1); the Placeholder op itself never runs (it would demand a value)."""
     x = tf.placeholder(tf.float32, [])
     with tf.control_dependencies([x.op]):
         y = tf.identity(tf.constant(1.0))

@@ -41,7 +41,7 @@ def _cpu(product_type):
             if y.flags.c_contiguous and y.flags.writeable:
                 return bias_add_inplace(y, bias, relu)
             y = y + bias
-            return np.maximum(y, 0, out=y) if relu else y
+            return np.maximum(y.dtype.type(0), y, out=y) if relu else y  # (y on a tie)
         return run
     return factory
 
