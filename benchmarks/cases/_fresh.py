@@ -11,6 +11,9 @@ returns the one number the child prints:
               building, Session set-up, kernel compiles or cache loads all count)
   peak_rss    the child's peak resident set size in bytes (VmHWM) after params["steps"]
               training steps (build, initialise and train: everything the process did)
+  first_call  the first call of the benchmark case params["case"] (at params["mode"]'s
+              sizes) less its steady cost (the median of the next five calls): with an empty
+              kernel cache, what compiling that op's kernels costs
 params["framework"] says which framework the child runs ("graphflow" or "tf1");
 params["cache"], when given, is graphflow's kernel cache folder (NUMBA_CACHE_DIR and
 GRAPHFLOW_CACHE_DIR), for runs with an empty or a warm cache.
@@ -58,10 +61,27 @@ def _peak_rss_bytes():
     raise RuntimeError("no VmHWM line in /proc/self/status")
 
 
+def _first_call(params):
+    from benchmarks import registry
+    case = {c.name: c for c in registry.all_cases()}[params["case"]]
+    call = case.setups[params["framework"]](case.params(params["mode"], params["threads"]))
+    start = time.perf_counter()
+    call()
+    first = time.perf_counter() - start
+    steady = []
+    for _ in range(5):
+        start = time.perf_counter()
+        call()
+        steady.append(time.perf_counter() - start)
+    return first - sorted(steady)[2]
+
+
 def _child(what, params):
     from benchmarks.cases import _models
     from benchmarks.tf_programs import tf_api
 
+    if what == "first_call":
+        return _first_call(params)
     program = _models.build(tf_api(params["framework"]), {**params, "task": "train"})
     run = program.session.run
     if what == "first_step":

@@ -6,7 +6,11 @@ process (see _fresh).
                              step, with graphflow's kernel cache empty (a new folder each
                              time: every Numba kernel compiles)
   first_step.warm_cache      the same with a cache that an earlier run filled
-TF1 compiles nothing ahead, so its column is the same fresh process in both first-step cases.
+  first_call.conv2d.mnist.{forward,backprop_input,backprop_filter}
+                             in a fresh process with an empty kernel cache, the first call of
+                             that kernels case less its steady cost: the kernel's compile time
+TF1 compiles nothing ahead, so its column is the same fresh process in both first-step cases
+(and its first-call figure is its own first-run set-up).
 """
 import tempfile
 
@@ -66,3 +70,25 @@ register(Case(name="cold_start/first_step.warm_cache", group="cold_start",
               sizes=_STEP_SIZES,
               setups={"graphflow": _warm_cache("graphflow"), "tf1": _warm_cache("tf1")},
               measured="seconds", max_reps=5))
+
+
+def _first_call(framework, case):
+    def setup(params):
+        def compile_time():
+            with tempfile.TemporaryDirectory(prefix="gf-bench-cache-") as cache:
+                return _fresh.measure("first_call", {
+                    "threads": params["threads"], "framework": framework, "cache": cache,
+                    "case": case, "mode": params["mode"]})
+        return compile_time
+    return setup
+
+
+for _pass in ("forward", "backprop_input", "backprop_filter"):
+    _case = f"kernels/conv2d.mnist.{_pass}"
+    register(Case(name=f"cold_start/first_call.conv2d.mnist.{_pass}", group="cold_start",
+                  description=f"compile time of {_case}: its first call in a fresh process "
+                              "(empty kernel cache) less its steady cost",
+                  sizes={m: {"mode": m} for m in ("full", "quick", "tiny")},
+                  setups={"graphflow": _first_call("graphflow", _case),
+                          "tf1": _first_call("tf1", _case)},
+                  measured="seconds", max_reps=3))
