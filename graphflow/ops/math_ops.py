@@ -104,9 +104,13 @@ def binary_op(op_type, allowed, default_name=None):
     """The constructor ``f(x, y, name=None)`` of a broadcasting binary op. The op is named
     ``name``, else ``default_name`` (TF1 names tf.floordiv's op "floordiv"), else its type."""
     def constructor(x, y, name=None):
-        x, y = op_util.same_dtype_operands([x, y], op_type)
-        op_util.check_dtype(x, allowed, op_type)
-        return op_util.make(op_type, [x, y], name=name or default_name)
+        graph = op_util.graph_for([x, y])
+        # TF1 converts Python operands inside the op's own scope: tf.add(x, 2.0) makes
+        # "Add/y" and "Add"
+        with graph.as_default(), graph.name_scope(name or default_name or op_type) as scope:
+            x, y = op_util.same_dtype_operands([x, y], op_type)
+            op_util.check_dtype(x, allowed, op_type)
+            return op_util.make(op_type, [x, y], name=scope)
     constructor.__name__ = op_type
     return constructor
 

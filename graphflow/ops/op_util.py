@@ -29,7 +29,7 @@ def same_dtype_operands(values, op_type, arg_names=("x", "y")):
     with graph_for(values).as_default():
         lead = next((i for i, v in enumerate(values) if ops_lib.is_tensor_like(v)), None)
         if lead is None:
-            lead, lead_tensor = 0, ops_lib.convert_to_tensor(values[0])
+            lead, lead_tensor = 0, ops_lib.convert_to_tensor(values[0], name=names[0])
         else:
             lead_tensor = as_tensor(values[lead])
         dtype = lead_tensor.dtype
@@ -45,8 +45,8 @@ def same_dtype_operands(values, op_type, arg_names=("x", "y")):
                                     f"'{names[lead]}'.")
                 out.append(t)
             else:
-                try:
-                    out.append(ops_lib.convert_to_tensor(v, dtype=dtype))
+                try:  # named after its argument, in the op's scope: "add/y", as TF1
+                    out.append(ops_lib.convert_to_tensor(v, dtype=dtype, name=name))
                 except (TypeError, ValueError) as e:
                     raise TypeError(f"Input '{name}' of '{op_type}' Op: {e}") from None
         return out

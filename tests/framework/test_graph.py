@@ -146,3 +146,16 @@ def test_creation_site_points_at_user_code():
     a = tf.constant(1.0)  # this line is the creation site
     site = a.op.creation_site
     assert site.filename == __file__ and "this line is the creation site" in site.source_line
+
+
+def test_python_operands_are_named_after_their_argument_in_the_ops_scope():
+    """TF1's names (checked against TF 1.15's tf.compat.v1): "add/y", "mul/x", "Add_1/y"."""
+    x = tf.placeholder(tf.float32)
+    x + 1.0
+    tf.add(x, 2.0)
+    3.0 * x
+    tf.maximum(x, 0.5)
+    tf.multiply(x, 2.0, name="scale/m")
+    assert [op.name for op in tf.get_default_graph().get_operations()] == [
+        "Placeholder", "add/y", "add", "Add_1/y", "Add_1", "mul/x", "mul", "Maximum/y",
+        "Maximum", "scale/m/y", "scale/m"]

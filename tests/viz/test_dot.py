@@ -188,7 +188,7 @@ def test_highlight_with_a_plan_greys_out_what_pruning_removed():
     nodes, edges, _ = parse(viz.to_dot(x.graph, expand_depth=None, collapse=(),
                                        highlight=plan).source)
     greyed = {n for n, (attrs, _) in nodes.items() if "dashed" in attrs["style"]}
-    assert greyed == {"unused", "out", "gradients/mul", "gradients/mul/Const", "gradients/add",
+    assert greyed == {"unused", "out", "gradients/mul", "gradients/mul/y", "gradients/add",
                       "layer1/w/initial_value", "layer1/w/Assign",
                       "layer1/b/initial_value", "layer1/b/Assign"}
     assert nodes["unused"][0]["fillcolor"] == "#f3f3f3"
