@@ -19,7 +19,9 @@ def no_op(name=None):
 
 
 def group(*inputs, name=None):
-    """An op that runs once all ``inputs`` (ops or tensors) have run; it has no outputs."""
+    """An op that runs once all ``inputs`` (ops or tensors) have run; it has no outputs.
+    TF1 names it "group_deps" unless ``name`` is given."""
+    name = name or "group_deps"
     if not inputs:
         return no_op(name=name)
     graph = ops_lib.graph_of(inputs)

@@ -100,3 +100,12 @@ def test_variables_created_in_a_branch_are_initialized_outside_it():
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         assert sess.run(result, {pred: True}) == 5.0 and sess.run(result, {pred: False}) == 0.0
+
+
+def test_group_is_named_group_deps_as_in_tf1():
+    a, b = tf.constant(1.0), tf.constant(2.0)
+    assert [tf.group().name, tf.group(a.op).name, tf.group(a, b).name,
+            tf.group(a, name="init").name] == ["group_deps", "group_deps_1", "group_deps_2",
+                                               "init"]
+    with tf.name_scope("train"):
+        assert tf.group(a.op, b.op).name == "train/group_deps"
