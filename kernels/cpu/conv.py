@@ -535,16 +535,24 @@ def _pack_filter(w2, wsel):
     return np.ascontiguousarray(blocks.transpose(1, 0, 2))
 
 
-def _check_dtype(*arrays):
+def check_float_dtypes(family, *arrays):
+    """TypeError unless ``arrays`` (numpy or device arrays) share float32 or float64; the
+    CPU and CUDA conv and pooling kernels take nothing else. ``family``: "conv", "pooling"."""
     dtype = arrays[0].dtype
     if dtype not in (np.float32, np.float64) or any(a.dtype != dtype for a in arrays):
-        raise TypeError(f'conv kernels take float32 or float64 arrays of one dtype, got '
+        raise TypeError(f'{family} kernels take float32 or float64 arrays of one dtype, got '
                         f'{[str(a.dtype) for a in arrays]}')
+
+
+def _check_dtype(*arrays):
+    check_float_dtypes('conv', *arrays)
     return [np.ascontiguousarray(a) for a in arrays]
 
 
-def _geometry_for(input_shape, filter_shape, strides, padding, dilations, grouping=True):
-    """The cached _Geometry, after checking what the kernels rely on (they index without checks)."""
+def checked_arguments(input_shape, filter_shape, strides, padding, dilations):
+    """The convolution's arguments as ints (padding a string or int pairs), after checking
+    what every conv kernel relies on, CPU and CUDA alike (they index without checks);
+    ValueError names what is wrong."""
     input_shape = tuple(int(s) for s in input_shape)
     filter_shape = tuple(int(s) for s in filter_shape)
     strides = (int(strides[0]), int(strides[1]))
@@ -562,10 +570,17 @@ def _geometry_for(input_shape, filter_shape, strides, padding, dilations, groupi
         padding = tuple((int(lo), int(hi)) for lo, hi in padding)
         if min(padding[0] + padding[1]) < 0:
             raise ValueError(f'conv2d: explicit padding {padding} must not be negative')
-    return _geometry(input_shape, filter_shape, strides, padding, dilations, grouping)
+    return input_shape, filter_shape, strides, padding, dilations
 
 
-def _check_grad_shape(dy_shape, batch, out_hw, feat):
+def _geometry_for(input_shape, filter_shape, strides, padding, dilations, grouping=True):
+    """The cached _Geometry of checked arguments."""
+    return _geometry(*checked_arguments(input_shape, filter_shape, strides, padding, dilations),
+                     grouping)
+
+
+def check_grad_shape(dy_shape, batch, out_hw, feat):
+    """ValueError unless a gradient dy has the forward output's shape [batch, *out_hw, feat]."""
     expected = (int(batch), out_hw[0], out_hw[1], int(feat))
     if tuple(dy_shape) != expected:
         raise ValueError(f'conv2d gradient: dy has shape {tuple(dy_shape)}, the forward output '
@@ -605,7 +620,7 @@ def conv2d_backprop_input(dy, w, input_shape, strides=(1, 1), padding='VALID', d
     dy, w = _check_dtype(dy, w)
     geo = _geometry_for(input_shape, w.shape, strides, padding, dilations)
     kh, kw, chans, feat = w.shape
-    _check_grad_shape(dy.shape, input_shape[0], geo.out_hw, feat)
+    check_grad_shape(dy.shape, input_shape[0], geo.out_hw, feat)
     dx = np.empty(tuple(int(s) for s in input_shape), dy.dtype)
     w2 = w.transpose(0, 1, 3, 2).reshape(kh * kw * feat, chans)
     return _run_gather(dy, w2, dx, geo.backward, dy.size * kh * kw * chans)
@@ -616,7 +631,7 @@ def conv2d_backprop_filter(x, dy, filter_shape, strides=(1, 1), padding='VALID',
     x, dy = _check_dtype(x, dy)
     geo = _geometry_for(x.shape, filter_shape, strides, padding, dilations)
     kh, kw, chans, feat = (int(s) for s in filter_shape)
-    _check_grad_shape(dy.shape, x.shape[0], geo.out_hw, feat)
+    check_grad_shape(dy.shape, x.shape[0], geo.out_hw, feat)
     group = geo.fold.shape[1]
     lanes = _round_up(group * feat, _lanes(group * feat))
     parts = threads_for(dy.size * kh * kw * chans, THREAD_GRAIN)
@@ -787,7 +802,7 @@ def depthwise_conv2d_backprop_input(dy, w, input_shape, strides=(1, 1), padding=
     """Gradient of depthwise_conv2d_forward with respect to x: dx [N, H, W, C] = input_shape."""
     dy, w = _check_dtype(dy, w)
     geo = _depthwise_geometry(input_shape, w.shape, strides, padding, dilations)
-    _check_grad_shape(dy.shape, input_shape[0], geo.out_hw, w.shape[2] * w.shape[3])
+    check_grad_shape(dy.shape, input_shape[0], geo.out_hw, w.shape[2] * w.shape[3])
     dx = np.empty(tuple(int(s) for s in input_shape), dy.dtype)
     return _run_depthwise(dy, w, dx, True, geo.backward, dy.size * w.shape[0] * w.shape[1])
 
@@ -798,7 +813,7 @@ def depthwise_conv2d_backprop_filter(x, dy, filter_shape, strides=(1, 1), paddin
     x, dy = _check_dtype(x, dy)
     geo = _depthwise_geometry(x.shape, filter_shape, strides, padding, dilations)
     kh, kw, chans, mult = (int(s) for s in filter_shape)
-    _check_grad_shape(dy.shape, x.shape[0], geo.out_hw, chans * mult)
+    check_grad_shape(dy.shape, x.shape[0], geo.out_hw, chans * mult)
     toff = geo.forward.koff[::chans]
     parts = threads_for(dy.size * kh * kw, THREAD_GRAIN)
     partial = np.zeros((parts, kh * kw, chans * mult), x.dtype)

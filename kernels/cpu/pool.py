@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._tiled import threads_for
-from .conv import conv_output_shape
+from .conv import check_float_dtypes, conv_output_shape
 
 __all__ = [
     "max_pool_forward",
@@ -153,23 +153,36 @@ def _pool_grad_parallel(x, dy, dx, is_max, geo, parts):
         _pool_grad_part(x, dy, dx, is_max, geo, U(t), U(parts))
 
 
-def _geometry(input_shape, ksize, strides, padding):
-    """(OH, OW) and the uint64 vector (KH, KW, sh, sw, pt, pl, tiles) the kernels take;
-    tiles = 1 when the windows partition the image (stride = window, covering it)."""
+def pooled_shape(input_shape, ksize, strides, padding):
+    """((OH, OW), (pt, pl)): the output size and top/left padding of pooling an input of
+    ``input_shape`` [N, H, W, C], after the checks every pooling kernel (CPU and CUDA) relies
+    on; ValueError names what is wrong."""
     if len(input_shape) != 4 or min(tuple(ksize) + tuple(strides)) < 1:
         raise ValueError(f'pooling takes a 4-D input and positive window sizes and strides, got '
                          f'input shape {tuple(input_shape)}, ksize {ksize}, strides {strides}')
-    (oh, ow), ((pt, _), (pl, _)) = conv_output_shape(input_shape[1:3], ksize, strides, padding)
+    out_hw, ((pt, _), (pl, _)) = conv_output_shape(input_shape[1:3], ksize, strides, padding)
+    return out_hw, (pt, pl)
+
+
+def check_grad_shape(dy_shape, input_shape, out_hw):
+    """ValueError unless a pooling gradient dy has the forward output's shape."""
+    expected = (int(input_shape[0]), out_hw[0], out_hw[1], int(input_shape[3]))
+    if tuple(dy_shape) != expected:
+        raise ValueError(f'pooling gradient: dy has shape {tuple(dy_shape)}, the forward output '
+                         f'shape is {expected}')
+
+
+def _geometry(input_shape, ksize, strides, padding):
+    """(OH, OW) and the uint64 vector (KH, KW, sh, sw, pt, pl, tiles) the kernels take;
+    tiles = 1 when the windows partition the image (stride = window, covering it)."""
+    (oh, ow), (pt, pl) = pooled_shape(input_shape, ksize, strides, padding)
     tiles = (tuple(strides) == tuple(ksize) and oh * strides[0] - pt >= input_shape[1]
              and ow * strides[1] - pl >= input_shape[2])
     return (oh, ow), np.array([ksize[0], ksize[1], strides[0], strides[1], pt, pl, tiles], U)
 
 
 def _check_dtype(*arrays):
-    dtype = arrays[0].dtype
-    if dtype not in (np.float32, np.float64) or any(a.dtype != dtype for a in arrays):
-        raise TypeError(f'pooling kernels take float32 or float64 arrays of one dtype, got '
-                        f'{[str(a.dtype) for a in arrays]}')
+    check_float_dtypes('pooling', *arrays)
     return [np.ascontiguousarray(a) for a in arrays]
 
 
@@ -182,11 +195,8 @@ def _forward(x, ksize, strides, padding, is_max):
 
 
 def _backward(x, dy, input_shape, ksize, strides, padding, is_max):
-    (oh, ow), geo = _geometry(input_shape, ksize, strides, padding)
-    expected = (int(input_shape[0]), oh, ow, int(input_shape[3]))
-    if dy.shape != expected:
-        raise ValueError(f'pooling gradient: dy has shape {dy.shape}, the forward output shape '
-                         f'is {expected}')
+    out_hw, geo = _geometry(input_shape, ksize, strides, padding)
+    check_grad_shape(dy.shape, input_shape, out_hw)
     dx = np.empty(tuple(int(s) for s in input_shape), dy.dtype)
     parts = min(threads_for(dy.size * ksize[0] * ksize[1], THREAD_GRAIN), max(dx.shape[0], 1))
     if x is None:

@@ -20,10 +20,10 @@ Device helpers are inline="always": Numba inlines them into each kernel before t
 separately compiled device function asks the current GPU for its compute capability, so
 compile_ptx without a GPU (the PTX tests) could not compile the kernels that call it.
 """
-import numpy as np
 from numba import cuda, types
 
-from ..cpu.conv import conv_output_shape
+from ..cpu.conv import (check_float_dtypes, check_grad_shape, checked_arguments,
+                        conv_output_shape)
 from .launch import grid_1d
 
 __all__ = [
@@ -153,31 +153,13 @@ PTX_SIGNATURES = [(kernel, _signatures(types.float32, types.float64))
 # --------------------------------------------------------------------------- host side
 
 def _check_dtype(*arrays):
-    dtype = arrays[0].dtype
-    if dtype not in (np.float32, np.float64) or any(a.dtype != dtype for a in arrays):
-        raise TypeError(f'conv kernels take float32 or float64 arrays of one dtype, got '
-                        f'{[str(a.dtype) for a in arrays]}')
+    check_float_dtypes('conv', *arrays)
 
 
 def _geometry(input_shape, filter_shape, strides, padding, dilations):
     """((OH, OW), kernel arguments (sh, sw, dh, dw, pt, pl)) after the CPU kernel's checks."""
-    input_shape = tuple(int(s) for s in input_shape)
-    filter_shape = tuple(int(s) for s in filter_shape)
-    strides = (int(strides[0]), int(strides[1]))
-    dilations = (int(dilations[0]), int(dilations[1]))
-    if len(input_shape) != 4 or len(filter_shape) != 4:
-        raise ValueError(f'conv2d takes 4-D input and filter, got shapes {input_shape} and '
-                         f'{filter_shape}')
-    if input_shape[3] != filter_shape[2]:
-        raise ValueError(f'conv2d: input depth {input_shape[3]} does not match the filter\'s '
-                         f'input depth {filter_shape[2]}')
-    if min(strides + dilations + filter_shape[:2]) < 1:
-        raise ValueError(f'conv2d: strides {strides}, dilations {dilations} and filter size '
-                         f'{filter_shape[:2]} must be positive')
-    if not isinstance(padding, str):
-        padding = tuple((int(lo), int(hi)) for lo, hi in padding)
-        if min(padding[0] + padding[1]) < 0:
-            raise ValueError(f'conv2d: explicit padding {padding} must not be negative')
+    input_shape, filter_shape, strides, padding, dilations = checked_arguments(
+        input_shape, filter_shape, strides, padding, dilations)
     out_hw, ((pt, _), (pl, _)) = conv_output_shape(input_shape[1:3], filter_shape[:2], strides,
                                                    padding, dilations)
     return out_hw, (*strides, *dilations, pt, pl)
@@ -189,13 +171,6 @@ def _depthwise_geometry(input_shape, filter_shape, strides, padding, dilations):
         raise ValueError(f'depthwise conv2d: input has {input_shape[3]} channels, the filter '
                          f'{chans}')
     return _geometry(input_shape, (kh, kw, chans, chans * mult), strides, padding, dilations)
-
-
-def _check_grad_shape(dy_shape, batch, out_hw, feat):
-    expected = (int(batch), out_hw[0], out_hw[1], int(feat))
-    if tuple(dy_shape) != expected:
-        raise ValueError(f'conv2d gradient: dy has shape {tuple(dy_shape)}, the forward output '
-                         f'shape is {expected}')
 
 
 def _grouped_filter(w):
@@ -232,7 +207,7 @@ def conv2d_backprop_input(dy, w, input_shape, strides=(1, 1), padding='VALID', d
     """
     _check_dtype(dy, w)
     out_hw, geo = _geometry(input_shape, w.shape, strides, padding, dilations)
-    _check_grad_shape(dy.shape, input_shape[0], out_hw, w.shape[3])
+    check_grad_shape(dy.shape, input_shape[0], out_hw, w.shape[3])
     dx = cuda.device_array(tuple(int(s) for s in input_shape), dy.dtype)
     return _launch(_backprop_input, dy, w, dx, 1, geo)
 
@@ -241,7 +216,7 @@ def conv2d_backprop_filter(x, dy, filter_shape, strides=(1, 1), padding='VALID',
     """Gradient of conv2d_forward with respect to w: dw [KH, KW, C, F] = filter_shape."""
     _check_dtype(x, dy)
     out_hw, geo = _geometry(x.shape, filter_shape, strides, padding, dilations)
-    _check_grad_shape(dy.shape, x.shape[0], out_hw, filter_shape[3])
+    check_grad_shape(dy.shape, x.shape[0], out_hw, filter_shape[3])
     dw = cuda.device_array(tuple(int(s) for s in filter_shape), x.dtype)
     return _launch(_backprop_filter, x, dy, dw, 1, geo)
 
@@ -263,7 +238,7 @@ def depthwise_conv2d_backprop_input(dy, w, input_shape, strides=(1, 1), padding=
     """Gradient of depthwise_conv2d_forward with respect to x: dx [N, H, W, C] = input_shape."""
     _check_dtype(dy, w)
     out_hw, geo = _depthwise_geometry(input_shape, w.shape, strides, padding, dilations)
-    _check_grad_shape(dy.shape, input_shape[0], out_hw, w.shape[2] * w.shape[3])
+    check_grad_shape(dy.shape, input_shape[0], out_hw, w.shape[2] * w.shape[3])
     dx = cuda.device_array(tuple(int(s) for s in input_shape), dy.dtype)
     return _launch(_backprop_input, dy, _grouped_filter(w), dx, w.shape[2], geo)
 
@@ -274,7 +249,7 @@ def depthwise_conv2d_backprop_filter(x, dy, filter_shape, strides=(1, 1), paddin
     _check_dtype(x, dy)
     out_hw, geo = _depthwise_geometry(x.shape, filter_shape, strides, padding, dilations)
     kh, kw, chans, mult = (int(s) for s in filter_shape)
-    _check_grad_shape(dy.shape, x.shape[0], out_hw, chans * mult)
+    check_grad_shape(dy.shape, x.shape[0], out_hw, chans * mult)
     dw = cuda.device_array((kh, kw, 1, chans * mult), x.dtype)
     _launch(_backprop_filter, x, dy, dw, chans, geo)
     return dw.reshape(kh, kw, chans, mult)

@@ -19,7 +19,8 @@ for bit. Max-pool's gradient rescans each such window to find its argmax.
 import numpy as np
 from numba import cuda, types
 
-from ..cpu.conv import conv_output_shape
+from ..cpu.conv import check_float_dtypes
+from ..cpu.pool import check_grad_shape, pooled_shape
 from .conv import as_dtype, unravel
 from .launch import grid_1d
 
@@ -138,18 +139,12 @@ PTX_SIGNATURES = [
 
 def _geometry(input_shape, ksize, strides, padding):
     """(OH, OW) and the kernels' geometry arguments (KH, KW, sh, sw, pt, pl)."""
-    if len(input_shape) != 4 or min(tuple(ksize) + tuple(strides)) < 1:
-        raise ValueError(f'pooling takes a 4-D input and positive window sizes and strides, got '
-                         f'input shape {tuple(input_shape)}, ksize {ksize}, strides {strides}')
-    (oh, ow), ((pt, _), (pl, _)) = conv_output_shape(input_shape[1:3], ksize, strides, padding)
-    return (oh, ow), (int(ksize[0]), int(ksize[1]), int(strides[0]), int(strides[1]), pt, pl)
+    out_hw, (pt, pl) = pooled_shape(input_shape, ksize, strides, padding)
+    return out_hw, (int(ksize[0]), int(ksize[1]), int(strides[0]), int(strides[1]), pt, pl)
 
 
 def _check_dtype(*arrays):
-    dtype = arrays[0].dtype
-    if dtype not in (np.float32, np.float64) or any(a.dtype != dtype for a in arrays):
-        raise TypeError(f'pooling kernels take float32 or float64 arrays of one dtype, got '
-                        f'{[str(a.dtype) for a in arrays]}')
+    check_float_dtypes('pooling', *arrays)
 
 
 def _launch(kernel, out, args):
@@ -167,11 +162,8 @@ def _forward(x, ksize, strides, padding):
 
 
 def _gradient(dy, input_shape, ksize, strides, padding):
-    (oh, ow), geo = _geometry(input_shape, ksize, strides, padding)
-    expected = (int(input_shape[0]), oh, ow, int(input_shape[3]))
-    if dy.shape != expected:
-        raise ValueError(f'pooling gradient: dy has shape {dy.shape}, the forward output shape '
-                         f'is {expected}')
+    out_hw, geo = _geometry(input_shape, ksize, strides, padding)
+    check_grad_shape(dy.shape, input_shape, out_hw)
     return cuda.device_array(tuple(int(s) for s in input_shape), dy.dtype), geo
 
 
