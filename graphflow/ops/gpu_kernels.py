@@ -42,6 +42,17 @@ def _nhwc_floats(*positions):
     return lambda site: site.attrs.get("data_format", "NHWC") == "NHWC" and float_check(site)
 
 
+def _raising_for(op, kernel):
+    """``kernel`` with its ValueErrors (shapes it cannot take) raised as the TF error that
+    names ``op``."""
+    def call(*args):
+        try:
+            return kernel(*args)
+        except ValueError as e:
+            raise errors.InvalidArgumentError(None, op, str(e)) from None
+    return call
+
+
 def _register(types, factory, **lowering):
     for op_type in types:
         registry.register_kernel(op_type, "GPU", Lowering(factory, **lowering))
@@ -228,15 +239,14 @@ def _xent(name):
     def factory(site, state):
         kernel, op = getattr(_cuda("softmax"), name), site.op
 
+        xent = _raising_for(op, kernel)
+
         def run(logits, labels):
             if name == "softmax_cross_entropy" and logits.shape != labels.shape:
                 raise errors.InvalidArgumentError(
                     None, op, f"logits and labels must be the same size: logits_size="
                               f"{list(logits.shape)} labels_size={list(labels.shape)}")
-            try:
-                return kernel(logits, labels)
-            except ValueError as e:
-                raise errors.InvalidArgumentError(None, op, str(e)) from None
+            return xent(logits, labels)
         return run
     return factory
 
@@ -263,26 +273,14 @@ _register(["SparseSoftmaxCrossEntropyWithLogits"], _xent("sparse_softmax_cross_e
 def _reshuffle(kernel_name):
     """Tile (x, multiples) / Transpose (x, perm): the index vector arrives in host memory."""
     def factory(site, state):
-        kernel, op = getattr(_cuda("array"), kernel_name), site.op
-
-        def run(x, index):
-            try:
-                return kernel(x, tuple(int(i) for i in index))
-            except ValueError as e:
-                raise errors.InvalidArgumentError(None, op, str(e)) from None
-        return run
+        kernel = _raising_for(site.op, getattr(_cuda("array"), kernel_name))
+        return lambda x, index: kernel(x, tuple(int(i) for i in index))
     return factory
 
 
 def _bias_add(site, state):
-    kernel, op, fmt = _cuda("bias").bias_add, site.op, site.attrs["data_format"]
-
-    def run(value, bias):
-        try:
-            return kernel(value, bias, fmt)
-        except ValueError as e:
-            raise errors.InvalidArgumentError(None, op, str(e)) from None
-    return run
+    kernel, fmt = _raising_for(site.op, _cuda("bias").bias_add), site.attrs["data_format"]
+    return lambda value, bias: kernel(value, bias, fmt)
 
 
 def _bias_add_grad(site, state):
@@ -308,27 +306,22 @@ def _conv(kernel_name, role):
     order = _CONV_ARGS[role]
 
     def factory(site, state):
-        kernel = getattr(_cuda("conv"), kernel_name)
+        kernel = _raising_for(site.op, getattr(_cuda("conv"), kernel_name))
         window = nn_conv_ops._Window(site.attrs)
         args = (window.strides, window.padding, window.sizes)
-        op = site.op
 
         def run(*xs):
             xs = list(xs)
             if sizes_at is not None:
                 xs[sizes_at] = tuple(int(s) for s in xs[sizes_at])
-            xs = [xs[i] for i in order]
-            try:
-                return kernel(*xs, *args)
-            except ValueError as e:
-                raise errors.InvalidArgumentError(None, op, str(e)) from None
+            return kernel(*(xs[i] for i in order), *args)
         return run
     return factory
 
 
 def _pool(kernel_name):
     def factory(site, state):
-        kernel, op = getattr(_cuda("pool"), kernel_name), site.op
+        kernel = _raising_for(site.op, getattr(_cuda("pool"), kernel_name))
         window = nn_conv_ops._pool_window(site.attrs)
         args = (window.sizes, window.strides, window.padding)
 
@@ -337,10 +330,7 @@ def _pool(kernel_name):
                 xs = (xs[0], xs[2])
             elif kernel_name == "avg_pool_backward":  # (sizes, dy)
                 xs = (xs[1], tuple(int(s) for s in xs[0]))
-            try:
-                return kernel(*xs, *args)
-            except ValueError as e:
-                raise errors.InvalidArgumentError(None, op, str(e)) from None
+            return kernel(*xs, *args)
         return run
     return factory
 
