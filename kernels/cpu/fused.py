@@ -50,7 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Step", "Program", "FusedKernel", "BroadcastError", "cache_dir", "vectorises",
+__all__ = ["Step", "Program", "ShapeDispatch", "FusedKernel", "BroadcastError", "cache_dir", "vectorises",
            "SUPPORTED_DTYPES"]
 # Also shared with the CUDA code generator (graphflow.kernels.cuda.elementwise): load,
 # step_expression, collapse, output_inputs.
@@ -396,15 +396,11 @@ def _call(kernel, flats, dtypes, outs, extra):
                *extra)
 
 
-class FusedKernel:
-    """``FusedKernel(program)(*arrays)``: the program's outputs for inputs of any shapes that
-    broadcast together. Inputs must have the program's dtypes (numpy scalars are fine).
-    ``on_broadcast_error(message, step)``, if given, returns the exception to raise when the
-    shapes do not broadcast (default: BroadcastError).
-
-    The work per call is a dict lookup on the input shapes, reshapes, one ``np.empty`` per
-    output and the compiled call: ~2 us of Python around the loop.
-    """
+class ShapeDispatch:
+    """What the CPU and CUDA fused kernels share: the program's dtypes, and one runner per
+    distinct tuple of input shapes (up to ``_MAX_LAYOUTS``, then the memo starts over),
+    built by the subclass's ``_compiled_runner(shapes, shape)`` when the inputs broadcast
+    together to ``shape``, else by its ``_stepwise_runner(shapes)``."""
 
     def __init__(self, program, on_broadcast_error=None):
         self.program = program
@@ -429,13 +425,24 @@ class FusedKernel:
         try:
             shape = _broadcast(shapes)
         except ValueError:
-            run = self._numpy_runner(shapes)
+            run = self._stepwise_runner(shapes)
         else:
             run = self._compiled_runner(shapes, shape)
         if len(self._runs) >= _MAX_LAYOUTS:
             self._runs.clear()
         self._runs[shapes] = run
         return run
+
+
+class FusedKernel(ShapeDispatch):
+    """``FusedKernel(program)(*arrays)``: the program's outputs for inputs of any shapes that
+    broadcast together. Inputs must have the program's dtypes (numpy scalars are fine).
+    ``on_broadcast_error(message, step)``, if given, returns the exception to raise when the
+    shapes do not broadcast (default: BroadcastError).
+
+    The work per call is a dict lookup on the input shapes, reshapes, one ``np.empty`` per
+    output and the compiled call: ~2 us of Python around the loop.
+    """
 
     def _compiled_runner(self, shapes, shape):
         """The flat, strided or dense layout for inputs broadcasting to ``shape``."""
@@ -497,7 +504,7 @@ class FusedKernel:
             return results[0] if single else tuple(results)
         return run
 
-    def _numpy_runner(self, shapes):
+    def _stepwise_runner(self, shapes):
         """The ``numpy`` layout, once each step's operands are known to broadcast."""
         value_shapes = list(shapes)
         for k, step in enumerate(self.program.steps):

@@ -41,7 +41,7 @@ import numpy as np
 from numba import cuda
 
 from graphflow.kernels.cpu import fused
-from graphflow.kernels.cpu.fused import BroadcastError, Program, Step
+from graphflow.kernels.cpu.fused import Program, Step
 from graphflow.kernels.cuda.launch import grid_1d
 
 __all__ = ["FusedKernel", "cuda_source", "signature", "MAX_DIMS", "PTX_SIGNATURES"]
@@ -49,7 +49,6 @@ __all__ = ["FusedKernel", "cuda_source", "signature", "MAX_DIMS", "PTX_SIGNATURE
 MAX_DIMS = 6
 # Bumped whenever the generated code changes meaning without changing its text.
 FORMAT = 1
-_MAX_LAYOUTS = 256
 
 _CASTS = frozenset({"float32", "float64", "int32", "int64", "bool_"})
 # numpy scalar calls -> their CUDA form; math is numpy under the simulator (see _HEADER)
@@ -208,7 +207,7 @@ def _single_step(program, step):
                    (len(dtypes),))
 
 
-class FusedKernel:
+class FusedKernel(fused.ShapeDispatch):
     """``FusedKernel(program)(*device_arrays)``: the program's outputs (one device array, or
     a tuple of them) for C-contiguous inputs of the program's dtypes whose shapes broadcast
     together. ``on_broadcast_error(message, step)``, if given, returns the exception to raise
@@ -220,34 +219,7 @@ class FusedKernel:
 
     def __init__(self, program, on_broadcast_error=None):
         _step_lines(program, "")  # a template with no CUDA form fails here, not at run time
-        self.program = program
-        self._on_error = on_broadcast_error or BroadcastError
-        self._in_dtypes = [np.dtype(d) for d in program.inputs]
-        self._out_dtypes = [np.dtype(program.dtype(v)) for v in program.outputs]
-        self._needs = fused.output_inputs(program)
-        self._runs = {}
-
-    def __call__(self, *arrays):
-        shapes = tuple(a.shape for a in arrays)
-        run = self._runs.get(shapes)
-        if run is None:
-            run = self._prepare(shapes)
-        return run(arrays)
-
-    def _prepare(self, shapes):
-        if len(shapes) != len(self.program.inputs):
-            raise TypeError(f"fused kernel takes {len(self.program.inputs)} inputs, "
-                            f"got {len(shapes)}")
-        try:
-            shape = tuple(np.broadcast_shapes(*shapes)) if shapes else ()
-        except ValueError:
-            run = self._stepwise_runner(shapes)
-        else:
-            run = self._compiled_runner(shapes, shape)
-        if len(self._runs) >= _MAX_LAYOUTS:
-            self._runs.clear()
-        self._runs[shapes] = run
-        return run
+        super().__init__(program, on_broadcast_error)
 
     def _compiled_runner(self, shapes, shape):
         own = [tuple(np.broadcast_shapes(*(shapes[i] for i in needs))) if needs else ()
