@@ -72,15 +72,6 @@ def _check_inner_dims(da, db):
         raise ValueError(f"Dimensions must be equal, but are {da} and {db}")
 
 
-def _dims_of_rank(shape, rank):
-    """The dims of ``shape`` as a tuple of ``rank`` ints/Nones; ValueError in TF's words."""
-    if shape.ndims is None:
-        return (None,) * rank
-    if shape.ndims != rank:
-        raise ValueError(f"Shape must be rank {rank} but is rank {shape.ndims}")
-    return shape.as_tuple()
-
-
 def _shape_text(array):
     return ops_lib._shape_str(TensorShape(np.shape(array)))
 
@@ -706,8 +697,8 @@ _MATMUL_TYPES = op_util.FLOATS + (dtypes.int32, dtypes.int64, dtypes.uint8, dtyp
 
 def _matmul_infer(op):
     a, b = op.inputs
-    m, k = _dims_of_rank(a.shape, 2)[::-1 if op.attrs["transpose_a"] else 1]
-    k2, n = _dims_of_rank(b.shape, 2)[::-1 if op.attrs["transpose_b"] else 1]
+    m, k = op_util.dims_of_rank(a.shape, 2)[::-1 if op.attrs["transpose_a"] else 1]
+    k2, n = op_util.dims_of_rank(b.shape, 2)[::-1 if op.attrs["transpose_b"] else 1]
     _check_inner_dims(k, k2)
     return [(a.dtype, TensorShape([m, n]))]
 

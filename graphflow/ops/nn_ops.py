@@ -55,15 +55,6 @@ def _ensure_xent_args(name, sentinel, labels, logits):
         raise ValueError("Both labels and logits must be provided.")
 
 
-def _dims_of_rank(shape, rank):
-    """The dims of a static shape of ``rank`` (Nones if the rank is unknown); TF's error else."""
-    if shape.ndims is None:
-        return (None,) * rank
-    if shape.ndims != rank:
-        raise ValueError(f"Shape must be rank {rank} but is rank {shape.ndims}")
-    return shape.as_tuple()
-
-
 def _same_as_input(op):
     return [(op.inputs[0].dtype, op.inputs[0].shape)]
 
@@ -334,7 +325,7 @@ def _xent_infer(op):
     logits, labels = op.inputs
     if logits.shape.ndims is None or labels.shape.ndims is None:
         known = labels.shape if logits.shape.ndims is None else logits.shape
-        dims = tuple(None if d == 1 else d for d in _dims_of_rank(known, 2))
+        dims = tuple(None if d == 1 else d for d in op_util.dims_of_rank(known, 2))
     else:
         dims = math_ops.broadcast_static_shape(logits.shape, labels.shape).as_tuple()
         if len(dims) != 2:
@@ -373,8 +364,8 @@ def _sparse_xent_infer(op):
     """logits: [rows, classes], labels: [rows] int32/int64."""
     logits, labels = op.inputs
     op_util.check_dtype(labels, (dtypes.int32, dtypes.int64), op.type, "labels")
-    rows, classes = _dims_of_rank(logits.shape, 2)
-    (batch,) = _dims_of_rank(labels.shape, 1)
+    rows, classes = op_util.dims_of_rank(logits.shape, 2)
+    (batch,) = op_util.dims_of_rank(labels.shape, 1)
     if rows is not None and batch is not None and rows != batch:
         raise ValueError(f"Dimensions must be equal, but are {rows} and {batch}")
     rows = batch if rows is None else rows
@@ -738,9 +729,9 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name
 
 def _in_top_k_infer(op):
     predictions, targets, k = op.inputs
-    rows, _ = _dims_of_rank(predictions.shape, 2)
-    (batch,) = _dims_of_rank(targets.shape, 1)
-    _dims_of_rank(k.shape, 0)
+    rows, _ = op_util.dims_of_rank(predictions.shape, 2)
+    (batch,) = op_util.dims_of_rank(targets.shape, 1)
+    op_util.dims_of_rank(k.shape, 0)
     if rows is not None and batch is not None and rows != batch:
         raise ValueError(f"Dimensions must be equal, but are {rows} and {batch}")
     return [(dtypes.bool_, TensorShape([rows if rows is not None else batch]))]

@@ -63,6 +63,16 @@ def make(op_type, inputs, attrs=None, name=None):
     return make_op(op_type, inputs, attrs, name).outputs[0]
 
 
+def dims_of_rank(shape, rank):
+    """The dims of static ``shape`` as a tuple of ``rank`` ints/Nones (all None if its rank
+    is unknown); ValueError in TF's words if it has another rank."""
+    if shape.ndims is None:
+        return (None,) * rank
+    if shape.ndims != rank:
+        raise ValueError(f"Shape must be rank {rank} but is rank {shape.ndims}")
+    return shape.as_tuple()
+
+
 def check_dtype(tensor, allowed, op_type, arg="x"):
     if tensor.dtype not in allowed:
         raise TypeError(f"Value passed to parameter '{arg}' of '{op_type}' has DataType "
