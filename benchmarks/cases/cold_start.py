@@ -29,13 +29,13 @@ def _import(framework):
     return setup
 
 
-def _empty_cache(framework):
+def _empty_cache(framework, what="first_step"):
+    """A fresh process measuring ``what`` (see _fresh) with a new, empty kernel cache."""
     def setup(params):
-        def first_step():
+        def measured():
             with tempfile.TemporaryDirectory(prefix="gf-bench-cache-") as cache:
-                return _fresh.measure("first_step",
-                                      {**params, "framework": framework, "cache": cache})
-        return first_step
+                return _fresh.measure(what, {**params, "framework": framework, "cache": cache})
+        return measured
     return setup
 
 
@@ -72,23 +72,12 @@ register(Case(name="cold_start/first_step.warm_cache", group="cold_start",
               measured="seconds", max_reps=5))
 
 
-def _first_call(framework, case):
-    def setup(params):
-        def compile_time():
-            with tempfile.TemporaryDirectory(prefix="gf-bench-cache-") as cache:
-                return _fresh.measure("first_call", {
-                    "threads": params["threads"], "framework": framework, "cache": cache,
-                    "case": case, "mode": params["mode"]})
-        return compile_time
-    return setup
-
-
 for _pass in ("forward", "backprop_input", "backprop_filter"):
     _case = f"kernels/conv2d.mnist.{_pass}"
     register(Case(name=f"cold_start/first_call.conv2d.mnist.{_pass}", group="cold_start",
                   description=f"compile time of {_case}: its first call in a fresh process "
                               "(empty kernel cache) less its steady cost",
-                  sizes={m: {"mode": m} for m in ("full", "quick", "tiny")},
-                  setups={"graphflow": _first_call("graphflow", _case),
-                          "tf1": _first_call("tf1", _case)},
+                  sizes={m: {"mode": m, "case": _case} for m in ("full", "quick", "tiny")},
+                  setups={"graphflow": _empty_cache("graphflow", "first_call"),
+                          "tf1": _empty_cache("tf1", "first_call")},
                   measured="seconds", max_reps=3))
