@@ -14,8 +14,7 @@ from benchmarks.cases import _models
 
 
 def _configurations():
-    from graphflow.session.passes import PASSES
-    names = [name for name, _ in PASSES]
+    from graphflow.session.passes import NAMES as names
     return [("all passes", ())] + [(f"without {n}", (n,)) for n in names] + \
         [("no passes", tuple(names))]
 

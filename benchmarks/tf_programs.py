@@ -38,7 +38,8 @@ def session(tf, graph, params):
     if "gpus" in params:
         config.device_count["GPU"] = params["gpus"]
     for name in params.get("passes_off", ()):  # graphflow's pass switches (benchmarks.passes)
-        setattr(config.graph_options.rewrite_options, name, tf.RewriterConfig.OFF)
+        from graphflow.session.passes import turn_off
+        turn_off(config.graph_options.rewrite_options, name)
     return tf.Session(graph=graph, config=config)
 
 

@@ -13,6 +13,8 @@ Adding an op is one `register_op` call beside its constructor, plus its kernels 
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Lowering:
@@ -32,6 +34,14 @@ class Lowering:
     # supports(site) -> bool: False where this kernel cannot run the op (a dtype or layout it
     # lacks); the placer then treats the op as having no kernel on that device.
     supports: Optional[Callable] = None
+    # The kernel takes ``alloc=``: a callable ``alloc(shape, dtype) -> array`` (a tuple of
+    # them, one per output, for several outputs) and writes each output into the array it
+    # returns, never returning an input or a view of one. Memory planning hands it reused
+    # buffers (graphflow.session.memory).
+    allocates: bool = False
+    # With ``allocates``: the output may be the very array of a same-shaped input (each
+    # output element depends only on the input elements at its own index, read first).
+    in_place: bool = False
 
     def runs(self, site):
         return self.supports is None or self.supports(site)
@@ -59,7 +69,33 @@ class OpDef:
             return None
         if isinstance(kernel, Lowering):
             return kernel
+        if isinstance(kernel, np.ufunc) and kernel.nout == 1 and device_type == "CPU":
+            return Lowering(_ufunc_factory(kernel), allocates=True, in_place=True)
         return Lowering(lambda site, state, _fn=kernel: _fn)
+
+
+def _ufunc_factory(ufunc):
+    """A numpy ufunc as a kernel that can write into a given buffer (of the dtype the ufunc
+    gives for the op's input dtypes, so planned or not the output is the same)."""
+    def factory(site, state):
+        operands = tuple(np.dtype(d.as_numpy_dtype) for d in site.input_dtypes)
+        dtype = ufunc.resolve_dtypes(operands + (None,))[-1]
+        if ufunc.nin == 1:
+            def unary(x, alloc=None):
+                if alloc is None:
+                    return ufunc(x)
+                return ufunc(x, out=alloc(np.shape(x), dtype))
+            return unary
+
+        def binary(x, y, alloc=None):
+            if alloc is None:
+                return ufunc(x, y)
+            shape = np.shape(x)
+            if np.shape(y) != shape:
+                shape = np.broadcast_shapes(shape, np.shape(y))
+            return ufunc(x, y, out=alloc(shape, dtype))
+        return binary
+    return factory
 
 
 _REGISTRY = {}

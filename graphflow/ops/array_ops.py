@@ -1858,18 +1858,25 @@ def _tile_infer(op):
 def _tile_lower(site, state):
     op = site.op
 
-    def tile_by(x, multiples):
+    def tile_by(x, multiples, alloc):
         try:
             _check_multiples(multiples, np.ndim(x))
         except ValueError as e:
             raise _invalid(op, str(e)) from None
-        return np.tile(x, multiples)
+        if alloc is None:
+            return np.tile(x, multiples)
+        x = np.asarray(x)
+        out = alloc(tuple(m * d for m, d in zip(multiples, x.shape)), x.dtype)
+        # out seen as [m0, d0, m1, d1, ...] is x broadcast along the m axes
+        out.reshape(tuple(v for pair in zip(multiples, x.shape) for v in pair))[...] = \
+            x.reshape(tuple(v for d in x.shape for v in (1, d)))
+        return out
 
     multiples = site.const_input(1)
     if multiples is None:
-        return lambda x, m: tile_by(x, tuple(m.tolist()))
+        return lambda x, m, alloc=None: tile_by(x, tuple(m.tolist()), alloc)
     multiples = tuple(multiples.tolist())
-    return (lambda x: tile_by(x, multiples)), (0,)
+    return (lambda x, alloc=None: tile_by(x, multiples, alloc)), (0,)
 
 
 def _tile_grad(op, dy):
@@ -1899,7 +1906,7 @@ def _tile_grad(op, dy):
     return [grad, None]
 
 
-register_op("Tile", _tile_infer, cpu=Lowering(_tile_lower), grad=_tile_grad)
+register_op("Tile", _tile_infer, cpu=Lowering(_tile_lower, allocates=True), grad=_tile_grad)
 
 _PAD_MODES = ("CONSTANT", "REFLECT", "SYMMETRIC")
 

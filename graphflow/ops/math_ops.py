@@ -629,8 +629,15 @@ def where_v2(condition, x=None, y=None, name=None):
 
 # --- casts ---
 def _cast_kernel(site, state):
-    np_dtype = site.attrs["DstT"].as_numpy_dtype
-    return lambda x: x.astype(np_dtype)  # float to int truncates toward zero, as TF
+    np_dtype = np.dtype(site.attrs["DstT"].as_numpy_dtype)
+
+    def cast(x, alloc=None):  # float to int truncates toward zero, as TF
+        if alloc is None:
+            return x.astype(np_dtype)
+        out = alloc(x.shape, np_dtype)
+        np.copyto(out, x, casting="unsafe")  # the conversions astype makes
+        return out
+    return cast
 
 
 def _cast_grad(op, grad):
@@ -641,7 +648,7 @@ def _cast_grad(op, grad):
 
 
 register_op("Cast", lambda op: [(op.attrs["DstT"], op.inputs[0].shape)],
-            cpu=Lowering(_cast_kernel), grad=_cast_grad)
+            cpu=Lowering(_cast_kernel, allocates=True), grad=_cast_grad)
 
 
 def cast(x, dtype, name=None):
@@ -727,17 +734,17 @@ def _matmul_lower(transpose_a, transpose_b, swap):
         op, ta, tb = site.op, site.attrs[transpose_a], site.attrs[transpose_b]
         from graphflow.kernels.cpu.matmul import matmul as matmul_2d
 
-        def matmul(a, b):
+        def matmul(a, b, alloc=None):
             try:
                 if a.ndim == 2 and b.ndim == 2:
-                    return matmul_2d(a, b, ta, tb)
+                    return matmul_2d(a, b, ta, tb, alloc)
                 return np.matmul(swap(a) if ta else a, swap(b) if tb else b)
             except ValueError:
                 raise errors.InvalidArgumentError(
                     None, op, f"Matrix size-incompatible: In[0]: {_shape_text(a)}, In[1]: "
                               f"{_shape_text(b)}") from None
         return matmul
-    return Lowering(factory)
+    return Lowering(factory, allocates=True)
 
 
 def _matmul_grads(grad, a, b, ta, tb):
@@ -847,18 +854,23 @@ def _reduction_infer(op):
     return [(x.dtype, TensorShape([d for i, d in enumerate(dims) if i not in reduced]))]
 
 
-def _reduction_lower(make_reducer):
-    """``make_reducer(np_dtype) -> reduce(x, axes, keepdims)``; the axes are baked in when
-    they are a constant and the input's rank is known."""
+def _reduction_lower(make_reducer, allocates=False):
+    """``make_reducer(np_dtype) -> reduce(x, axes, keepdims)`` (``allocates``: with a
+    last argument ``alloc``, see registry.Lowering); the axes are baked in when they are a
+    constant and the input's rank is known."""
     def factory(site, state):
         op, keep = site.op, site.attrs["keep_dims"]
         reduce = make_reducer(site.input_dtypes[0].as_numpy_dtype)
         value, rank = site.const_input(1), site.input_shapes[0].ndims
         if value is not None and rank is not None:
             axes = _run_axes(value, rank, op)
+            if allocates:
+                return (lambda x, alloc=None: reduce(x, axes, keep, alloc)), (0,)
             return (lambda x: reduce(x, axes, keep)), (0,)
+        if allocates:
+            return lambda x, a, alloc=None: reduce(x, _run_axes(a, np.ndim(x), op), keep, alloc)
         return lambda x, a: reduce(x, _run_axes(a, np.ndim(x), op), keep)
-    return Lowering(factory)
+    return Lowering(factory, allocates=allocates)
 
 
 def _accumulator(np_dtype):
@@ -877,16 +889,22 @@ def _accumulating_reducer(np_reduce):
 
 def _sum_reducer(np_dtype):
     """Sum; over leading axes of a float array (bias and broadcast gradients) by the
-    graphflow.kernels.cpu.reduce kernel, 50x numpy's speed on [N, H, W, C] shapes."""
+    graphflow.kernels.cpu.reduce kernel, 50x numpy's speed on [N, H, W, C] shapes. Float
+    sums elsewhere write into a given buffer."""
     general = _accumulating_reducer(np.sum)(np_dtype)
     if np.dtype(np_dtype) not in (np.float32, np.float64):
-        return general
+        return lambda x, axes, keep, alloc: general(x, axes, keep)
 
-    def total(x, axes, keep):
+    def total(x, axes, keep, alloc):
         count = len(axes)
         if keep or not 0 < count < x.ndim or axes != tuple(range(count)) or \
                 not x.flags.c_contiguous:
-            return general(x, axes, keep)
+            if alloc is None:
+                return general(x, axes, keep)
+            kept = tuple((1 if keep else None) if i in axes else d
+                         for i, d in enumerate(x.shape))
+            out = alloc(tuple(d for d in kept if d is not None), x.dtype)
+            return np.sum(x, axis=axes, keepdims=keep, out=out)
         from graphflow.kernels.cpu.reduce import sum_leading_axes  # numba: first call only
         return sum_leading_axes(x, count)
     return total
@@ -1049,7 +1067,8 @@ _REDUCTIONS = (
     ("All", _logical_reducer(np.all), _BOOL, no_gradient),
 )
 for _type, _reducer, _, _grad in _REDUCTIONS:
-    register_op(_type, _reduction_infer, cpu=_reduction_lower(_reducer), grad=_grad)
+    register_op(_type, _reduction_infer, cpu=_reduction_lower(_reducer, _type == "Sum"),
+                grad=_grad)
 
 
 def _alias(name, value, old_name, old_value):

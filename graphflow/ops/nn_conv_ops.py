@@ -206,15 +206,17 @@ def _kernel(site, body, float_inputs):
 
     Inputs at positions ``float_inputs`` are cast from float16 to float32 (and the result
     back); a kernel's ValueError or TypeError becomes InvalidArgumentError naming the op.
+    ``body`` takes ``alloc`` last (None where the result is not its own output: float16).
     """
     op = site.op
     half = site.output_dtypes[0] is dtypes.float16
 
-    def run(*args):
+    def run(*args, alloc=None):
         if half:
             args = [a.astype(np.float32) if i in float_inputs else a for i, a in enumerate(args)]
+            alloc = None
         try:
-            out = body(*args)
+            out = body(*args, alloc)
         except (ValueError, TypeError) as e:
             raise errors.InvalidArgumentError(None, op, str(e)) from None
         return out.astype(np.float16) if half else out
@@ -230,10 +232,10 @@ def _with_sizes(site, index, body, float_inputs):
         return run
     others = tuple(i for i in range(len(site.input_dtypes)) if i != index)
 
-    def run_known(*args):
+    def run_known(*args, alloc=None):
         args = list(args)
         args.insert(index, sizes)
-        return run(*args)
+        return run(*args, alloc=alloc)
     return run_known, others
 
 
@@ -333,8 +335,8 @@ def _forward_lower(family):
         nchw = window.nchw
         args = (window.strides, window.padding, window.sizes)
 
-        def body(x, w):
-            return _back(forward(_nhwc(x, nchw), w, *args), nchw)
+        def body(x, w, alloc):
+            return _back(forward(_nhwc(x, nchw), w, *args, alloc=None if nchw else alloc), nchw)
         return _kernel(site, body, (0, 1))
     return lower
 
@@ -346,9 +348,10 @@ def _backprop_input_lower(family):
         nchw = window.nchw
         args = (window.strides, window.padding, window.sizes)
 
-        def body(sizes, w, dy):
+        def body(sizes, w, dy, alloc):
             shape = window.to_nhwc(tuple(int(s) for s in sizes))
-            return _back(backprop(_nhwc(dy, nchw), w, shape, *args), nchw)
+            return _back(backprop(_nhwc(dy, nchw), w, shape, *args,
+                                  alloc=None if nchw else alloc), nchw)
         return _with_sizes(site, 0, body, (1, 2))
     return lower
 
@@ -360,7 +363,7 @@ def _backprop_filter_lower(family):
         nchw = window.nchw
         args = (window.strides, window.padding, window.sizes)
 
-        def body(x, sizes, dy):
+        def body(x, sizes, dy, alloc):  # (the filter gradient is summed from partials)
             return backprop(_nhwc(x, nchw), _nhwc(dy, nchw), tuple(int(s) for s in sizes), *args)
         return _with_sizes(site, 1, body, (0, 2))
     return lower
@@ -386,9 +389,10 @@ def _register_family(family):
         x, _, dy = op.inputs
         return [make(bin_, [_shape_of(x), g, dy], op), None, make(fwd, [x, g], op)]
 
-    register_op(fwd, _forward_infer(family), cpu=Lowering(_forward_lower(family)),
-                grad=forward_grad)
-    register_op(bin_, _backprop_input_infer(family), cpu=Lowering(_backprop_input_lower(family)),
+    register_op(fwd, _forward_infer(family),
+                cpu=Lowering(_forward_lower(family), allocates=True), grad=forward_grad)
+    register_op(bin_, _backprop_input_infer(family),
+                cpu=Lowering(_backprop_input_lower(family), allocates=True),
                 grad=backprop_input_grad)
     register_op(bfil, _backprop_filter_infer(family),
                 cpu=Lowering(_backprop_filter_lower(family)), grad=backprop_filter_grad)
@@ -545,8 +549,9 @@ def _max_pool_lower(site, state):
     window = _pool_window(site.attrs)
     nchw = window.nchw
 
-    def body(x):
-        return _back(forward(_nhwc(x, nchw), window.sizes, window.strides, window.padding), nchw)
+    def body(x, alloc):
+        return _back(forward(_nhwc(x, nchw), window.sizes, window.strides, window.padding,
+                             alloc=None if nchw else alloc), nchw)
     return _kernel(site, body, (0,))
 
 
@@ -555,8 +560,9 @@ def _avg_pool_lower(site, state):
     window = _pool_window(site.attrs)
     nchw = window.nchw
 
-    def body(x):
-        return _back(forward(_nhwc(x, nchw), window.sizes, window.strides, window.padding), nchw)
+    def body(x, alloc):
+        return _back(forward(_nhwc(x, nchw), window.sizes, window.strides, window.padding,
+                             alloc=None if nchw else alloc), nchw)
     return _kernel(site, body, (0,))
 
 
@@ -576,9 +582,9 @@ def _max_pool_grad_lower(site, state):
     window = _pool_window(site.attrs)
     nchw = window.nchw
 
-    def body(x, y, dy):  # the maxima are found again in x: y is not read
+    def body(x, y, dy, alloc):  # the maxima are found again in x: y is not read
         return _back(backward(_nhwc(x, nchw), _nhwc(dy, nchw), window.sizes, window.strides,
-                              window.padding), nchw)
+                              window.padding, alloc=None if nchw else alloc), nchw)
     return _kernel(site, body, (0, 2))
 
 
@@ -597,10 +603,10 @@ def _avg_pool_grad_lower(site, state):
     window = _pool_window(site.attrs)
     nchw = window.nchw
 
-    def body(sizes, dy):
+    def body(sizes, dy, alloc):
         shape = window.to_nhwc(tuple(int(s) for s in sizes))
         return _back(backward(_nhwc(dy, nchw), shape, window.sizes, window.strides,
-                              window.padding), nchw)
+                              window.padding, alloc=None if nchw else alloc), nchw)
     return _with_sizes(site, 0, body, (1,))
 
 
@@ -617,10 +623,14 @@ def _avg_pool_grad_grad(op, g):
     return [None, op_util.make("AvgPool", [g], _public_attrs(op))]
 
 
-register_op("MaxPool", _pool_infer, cpu=Lowering(_max_pool_lower), grad=_max_pool_grad)
-register_op("MaxPoolGrad", _max_pool_grad_infer, cpu=Lowering(_max_pool_grad_lower))
-register_op("AvgPool", _pool_infer, cpu=Lowering(_avg_pool_lower), grad=_avg_pool_grad)
-register_op("AvgPoolGrad", _avg_pool_grad_infer, cpu=Lowering(_avg_pool_grad_lower),
+register_op("MaxPool", _pool_infer, cpu=Lowering(_max_pool_lower, allocates=True),
+            grad=_max_pool_grad)
+register_op("MaxPoolGrad", _max_pool_grad_infer,
+            cpu=Lowering(_max_pool_grad_lower, allocates=True))
+register_op("AvgPool", _pool_infer, cpu=Lowering(_avg_pool_lower, allocates=True),
+            grad=_avg_pool_grad)
+register_op("AvgPoolGrad", _avg_pool_grad_infer,
+            cpu=Lowering(_avg_pool_grad_lower, allocates=True),
             grad=_avg_pool_grad_grad)
 
 

@@ -243,7 +243,7 @@ def _softmax_kernels(name, dtype):
     if dtype is not dtypes.float16:
         return fn
 
-    def in_float32(*xs):
+    def in_float32(*xs, alloc=None):  # (the float16 result is a cast: alloc is not used)
         out = fn(*(x.astype(np.float32) if x.dtype == np.float16 else x for x in xs))
         if isinstance(out, tuple):
             return tuple(o.astype(np.float16) for o in out)
@@ -252,7 +252,8 @@ def _softmax_kernels(name, dtype):
 
 
 def _row_lowering(name):
-    return Lowering(lambda site, state: _softmax_kernels(name, site.input_dtypes[0]))
+    return Lowering(lambda site, state: _softmax_kernels(name, site.input_dtypes[0]),
+                    allocates=True)
 
 
 def _softmax_grad_grad(op, g):
@@ -337,7 +338,7 @@ def _xent_lower(site, state):
     op = site.op
     xent = _softmax_kernels("softmax_cross_entropy", site.input_dtypes[0])
 
-    def run(logits, labels):
+    def run(logits, labels, alloc=None):
         if logits.shape != labels.shape:
             try:
                 shape = np.broadcast_shapes(logits.shape, labels.shape)
@@ -350,7 +351,7 @@ def _xent_lower(site, state):
                               f"{_dims_text(labels.shape)}")
             logits, labels = np.broadcast_to(logits, shape), np.broadcast_to(labels, shape)
         try:
-            return xent(np.ascontiguousarray(logits), np.ascontiguousarray(labels))
+            return xent(np.ascontiguousarray(logits), np.ascontiguousarray(labels), alloc)
         except ValueError as e:
             raise errors.InvalidArgumentError(None, op, str(e)) from None
     return run
@@ -418,7 +419,8 @@ def _sparse_xent_grad(op, grad_loss, grad_backprop):
     return [_broadcast_mul(grad_loss, op.outputs[1]), None]
 
 
-register_op("SoftmaxCrossEntropyWithLogits", _xent_infer, cpu=Lowering(_xent_lower),
+register_op("SoftmaxCrossEntropyWithLogits", _xent_infer,
+            cpu=Lowering(_xent_lower, allocates=True),
             grad=_xent_grad)
 register_op("SparseSoftmaxCrossEntropyWithLogits", _sparse_xent_infer,
             cpu=Lowering(_sparse_xent_lower), grad=_sparse_xent_grad)

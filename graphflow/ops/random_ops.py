@@ -122,14 +122,18 @@ def _truncated_normal(gen, dims, np_dtype):
     return out if out.dtype == np_dtype else out.astype(np_dtype)
 
 
-def _uniform(gen, dims, np_dtype):
-    out = gen.random(dims, dtype=_native(np_dtype))
+def _uniform(gen, dims, np_dtype, alloc=None):
+    native = _native(np_dtype)
+    if alloc is not None and native == np_dtype:  # the same numbers, drawn into the buffer
+        return gen.random(dims, dtype=native, out=alloc(tuple(dims), native))
+    out = gen.random(dims, dtype=native)
     return out if out.dtype == np_dtype else out.astype(np_dtype)
 
 
-def _draw_lowering(draw):
-    """A kernel factory for ops whose only input is the shape: ``draw(gen, dims, np_dtype)``.
-    A constant shape is checked and baked in when the plan is built."""
+def _draw_lowering(draw, allocates=False):
+    """A kernel factory for ops whose only input is the shape: ``draw(gen, dims, np_dtype)``
+    (``allocates``: with a last argument ``alloc``, see registry.Lowering). A constant shape
+    is checked and baked in when the plan is built."""
     def factory(site, state):
         attrs, op = site.attrs, site.op
         gen = state.random_generator(op, attrs["seed"], attrs["seed2"])
@@ -137,9 +141,13 @@ def _draw_lowering(draw):
         const = site.const_input(0)
         if const is not None and all(d >= 0 for d in np.asarray(const).reshape(-1)):
             dims = _dims(const, op)
+            if allocates:
+                return (lambda alloc=None: draw(gen, dims, np_dtype, alloc)), ()
             return (lambda: draw(gen, dims, np_dtype)), ()
+        if allocates:
+            return (lambda shape, alloc=None: draw(gen, _dims(shape, op), np_dtype, alloc)), (0,)
         return (lambda shape: draw(gen, _dims(shape, op), np_dtype)), (0,)
-    return Lowering(factory)
+    return Lowering(factory, allocates=allocates)
 
 
 def _uniform_int_lower(site, state):
@@ -209,7 +217,7 @@ register_op("RandomStandardNormal", _float_draw_infer, cpu=_draw_lowering(_stand
             grad=no_gradient, stateful=True)
 register_op("TruncatedNormal", _float_draw_infer, cpu=_draw_lowering(_truncated_normal),
             grad=no_gradient, stateful=True)
-register_op("RandomUniform", _float_draw_infer, cpu=_draw_lowering(_uniform),
+register_op("RandomUniform", _float_draw_infer, cpu=_draw_lowering(_uniform, allocates=True),
             grad=no_gradient, stateful=True)
 register_op("RandomUniformInt", _uniform_int_infer, cpu=Lowering(_uniform_int_lower),
             stateful=True)

@@ -2,7 +2,8 @@
 
 Pass switches follow TF1: ``OptimizerOptions(opt_level=L0)`` or
 ``RewriterConfig(constant_folding=RewriterConfig.OFF)`` turns a pass off; every graphflow pass
-has a RewriterConfig field of its own name (see graphflow.session.passes.PASSES).
+has a RewriterConfig field of its own name (see graphflow.session.passes.NAMES); memory
+planning is ``memory_optimization``, off with ``RewriterConfig.NO_MEM_OPT``.
 """
 
 
@@ -31,9 +32,11 @@ class OptimizerOptions(_Record):
 
 class RewriterConfig(_Record):
     DEFAULT, ON, OFF, AGGRESSIVE = 0, 1, 2, 3
+    # MemOptType, the values of memory_optimization
+    DEFAULT_MEM_OPT, NO_MEM_OPT, MANUAL, HEURISTICS = 0, 1, 2, 3
     _fields = {"constant_folding": 0, "common_subgraph_elimination": 0,
                "arithmetic_optimization": 0, "dependency_optimization": 0, "remapping": 0,
-               "elementwise_fusion": 0,
+               "elementwise_fusion": 0, "memory_optimization": 0,
                "disable_meta_optimizer": False}
 
 

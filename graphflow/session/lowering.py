@@ -1,8 +1,10 @@
 """Lowering: a placed, scheduled PlanGraph becomes one generated Python function.
 
-Each kernel call is one line ``v7 = k7(v3, f0)`` over local variables (the buffer slots);
-a value is deleted right after its last reader, constants are globals of the function, and
-the function returns the fetched values (copied where they could alias session storage).
+Each kernel call is one line ``v7 = k7(v3, f0)`` over local variables; a value is deleted
+right after its last reader, constants are globals of the function, and the function returns
+the fetched values (copied where they could alias session storage). With memory planning a
+kernel that allocates writes into a planned buffer, ``v7 = k7(v3, f0, alloc=_b2)``, the
+buffers coming in as the function's first parameter (see graphflow.session.memory).
 The source is kept (``CompiledPlan.source``) and registered with linecache, so a traceback
 through a plan reads like ordinary code, and a failing line maps back to its graph op.
 """
@@ -13,7 +15,7 @@ import time
 import numpy as np
 
 from graphflow.framework import errors
-from graphflow.session import transfers
+from graphflow.session import memory, transfers
 
 _plan_ids = itertools.count()
 
@@ -37,44 +39,56 @@ def evaluate(node, values):
 class CompiledPlan:
     """A lowered plan: ``run(feed_arrays)`` returns the fetched arrays."""
 
-    def __init__(self, plan, state, report):
+    def __init__(self, plan, state, report, plan_memory):
         self.plan = plan
         self.report = report
         self.feed_order = list(plan.feeds)         # graph tensors, in parameter order
         self.feed_index = {t: i for i, t in enumerate(self.feed_order)}
         self.executed = [n for n in plan.nodes if n.type not in ("_Feed", "Const", "NoOp")]
-        self.source, self._namespace, self._line_node = self._generate(plan, state, traced=False)
+        self._plan_memory = plan_memory
+        self.source, self._namespace, self._line_node, self.buffer_count = self._generate(
+            plan, state, traced=False)
+        if plan_memory:
+            report.add("memory_optimization", plan.op_count(), plan.op_count(),
+                       f"{self.buffer_count} reusable buffers")
         self.filename = self._namespace["__file__"]
         self.fn = self._namespace["plan"]
+        self._arenas = []  # buffer sets not in use by a run
         self._traced = None
         self._state = state
 
-    @staticmethod
-    def _generate(plan, state, traced):
-        writer = _PlanWriter(plan, state, traced)
+    def _generate(self, plan, state, traced):
+        writer = _PlanWriter(plan, state, traced, self._plan_memory)
         source = writer.source()
         filename = f"<graphflow plan {next(_plan_ids)}>"
         writer.namespace["__file__"] = filename
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         exec(compile(source, filename, "exec"), writer.namespace)
-        return source, writer.namespace, writer.line_node
+        return source, writer.namespace, writer.line_node, writer.buffers.count
 
     def run(self, feeds, step_stats=None):
         if step_stats is not None:
             return self._run_traced(feeds, step_stats)
+        arenas = self._arenas
         try:
-            return self.fn(*feeds)
+            arena = arenas.pop()
+        except IndexError:
+            arena = [memory.Buffer() for _ in range(self.buffer_count)]
+        try:
+            return self.fn(arena, *feeds)
         except Exception as e:
             raise self._op_error(e, self.filename, self._line_node) from e
+        finally:
+            arenas.append(arena)
 
     def _run_traced(self, feeds, step_stats):
         if self._traced is None:
             self._traced = self._generate(self.plan, self._state, traced=True)
-        source, ns, line_node = self._traced
+        source, ns, line_node, count = self._traced
         records = []
         ns["_record"] = lambda index, t0: records.append((index, t0, time.perf_counter()))
         try:
-            out = ns["plan"](*feeds)
+            out = ns["plan"]([memory.Buffer() for _ in range(count)], *feeds)
         except Exception as e:
             raise self._op_error(e, ns["__file__"], line_node) from e
         from graphflow.session.config import DeviceStepStats, NodeExecStats
@@ -118,6 +132,21 @@ def _copy_fetch(value):
     return value[()] if value.ndim == 0 else value.copy()
 
 
+def _lowering_of(node):
+    return node.opdef.lowering(node.kernel_device)
+
+
+def _allocates(node):
+    """Whether node's kernel writes its outputs into buffers it is given."""
+    if node.type in ("_Feed", "Const", "NoOp", "CondMerge"):
+        return False
+    return _lowering_of(node).allocates
+
+
+def _in_place(node):
+    return _lowering_of(node).in_place
+
+
 def _branch_context(node):
     return node.attrs.get("_cond", ()) if node.type != "_Feed" else ()
 
@@ -126,11 +155,11 @@ class _PlanWriter:
     """Writes a plan's Python source: one line per kernel call, in schedule order; the nodes
     of a tf.cond branch go inside the ``if``/``else`` of their CondMerge."""
 
-    def __init__(self, plan, state, traced):
+    def __init__(self, plan, state, traced, plan_memory):
         self.plan, self.state, self.traced = plan, state, traced
         # __name__ puts the plan in graphflow's namespace for warning filters (see graphflow/)
         self.namespace = {"__name__": "graphflow.session.plan", "_fetch": _fetch,
-                          "_copy_fetch": _copy_fetch,
+                          "_copy_fetch": _copy_fetch, "_empty": np.empty,
                           "_now": time.perf_counter}
         self.names, self.defined_in, self.line_node, self.lines = {}, {}, {}, []
         self.fetched = set(plan.fetches)
@@ -143,6 +172,8 @@ class _PlanWriter:
                     self.readers_left[ref] = self.readers_left.get(ref, 0) + 1
         self.index = {node: i for i, node in enumerate(plan.nodes)}
         self.emitted = set()
+        self.buffers = memory.BufferPlanner(
+            plan, _allocates if plan_memory else lambda node: False, self.readers_left)
 
     def source(self):
         params = []
@@ -170,7 +201,12 @@ class _PlanWriter:
             else:
                 results.append(f"{name}.copy()" if alias else name)
         self.lines.append("    return (" + "".join(r + ", " for r in results) + ")")
-        return f"def plan({', '.join(params)}):\n" + "".join(l + "\n" for l in self.lines)
+        if self.buffers.count:
+            buffers = "".join(f"_b{k}, " for k in range(self.buffers.count))
+            self.lines.insert(0, f"    {buffers}= _arena")
+            self.line_node = {line + 1: node for line, node in self.line_node.items()}
+        return (f"def plan({', '.join(['_arena'] + params)}):\n" +
+                "".join(l + "\n" for l in self.lines))
 
     def _emit(self, indent, text, node=None):
         self.lines.append("    " * indent + text)
@@ -221,6 +257,11 @@ class _PlanWriter:
         self.namespace[f"k{index}"] = fn
         refs = [node.inputs[i] for i in used]
         args = ", ".join(self._name(ref, node, context) for ref in refs)
+        buffers = self.buffers.call(node, refs, _in_place(node))
+        if any(b is not None for b in buffers):
+            allocs = [f"_b{b}" if b is not None else "_empty" for b in buffers]
+            args += (", " if args else "") + "alloc=" + (
+                allocs[0] if len(allocs) == 1 else f"({', '.join(allocs)})")
         outs = self._outputs(node, index, context)
         live = [o for o in outs if self.readers_left.get(o) or o in self.fetched]
         if not live:
@@ -236,12 +277,14 @@ class _PlanWriter:
         if self.traced:
             stmt = f"_t = _now(); {stmt}; _record({index}, _t)"
         self._emit(indent, stmt, node)
+        self.buffers.release_unread(node)
 
     def _cond(self, node, index, context, indent):
         n = node.attrs["num_outputs"]
         key = node.attrs["branch_key"]
         pred = self._name(node.inputs[0], node, context)
         dead = self._read(node.inputs[:1], context)
+        self.buffers.read(node.inputs[:1])
         outs = self._outputs(node, index, context)
         self._emit(indent, f"if {pred}:", node)
         for branch, results in ((True, node.inputs[1:1 + n]), (False, node.inputs[1 + n:])):
@@ -252,6 +295,7 @@ class _PlanWriter:
             values = ", ".join(self._name(ref, node, inner) for ref in results)
             stmt = ", ".join(self.names[o] for o in outs) + f", = {values},"
             inner_dead = self._read(results, inner)
+            self.buffers.read(results)
             if inner_dead:
                 stmt += "; del " + ", ".join(inner_dead)
             self._emit(indent + 1, stmt, node)

@@ -144,7 +144,8 @@ class BaseSession:
         copies = transfers.insert_copies(plan)
         if self._config is not None and self._config.log_device_placement:
             placement.log_placement(plan, copies)
-        return CompiledPlan(plan, self._state, report)
+        return CompiledPlan(plan, self._state, report,
+                            plan_memory=passes.MEMORY_PLANNING in self._pass_names)
 
     def plan_for(self, fetches, feed_dict=None):
         """The CompiledPlan this Session runs for ``fetches`` and the keys of ``feed_dict``:

@@ -596,22 +596,24 @@ def _run_gather(src, w2, dst, gather, macs):
 
 # --------------------------------------------------------------------------- conv2d API
 
-def conv2d_forward(x, w, strides=(1, 1), padding='VALID', dilations=(1, 1)):
+def conv2d_forward(x, w, strides=(1, 1), padding='VALID', dilations=(1, 1), alloc=None):
     """y[n, oh, ow, f] = sum over kh, kw, c of
         xpad[n, oh*sh + kh*dh, ow*sw + kw*dw, c] * w[kh, kw, c, f],
     xpad being x zero-padded by (pt, pl) on top and left.
 
-    x [N, H, W, C], w [KH, KW, C, F] -> y [N, OH, OW, F] (tf.nn.conv2d, NHWC).
+    x [N, H, W, C], w [KH, KW, C, F] -> y [N, OH, OW, F] (tf.nn.conv2d, NHWC). ``alloc(shape,
+    dtype)``, if given, allocates y (as for every forward and input-gradient kernel here).
     """
     x, w = _check_dtype(x, w)
     geo = _geometry_for(x.shape, w.shape, strides, padding, dilations)
     kh, kw, chans, feat = w.shape
-    y = np.empty((x.shape[0], *geo.out_hw, feat), x.dtype)
+    y = (alloc or np.empty)((x.shape[0], *geo.out_hw, feat), x.dtype)
     return _run_gather(x, w.reshape(kh * kw * chans, feat), y, geo.forward,
                        y.size * kh * kw * chans)
 
 
-def conv2d_backprop_input(dy, w, input_shape, strides=(1, 1), padding='VALID', dilations=(1, 1)):
+def conv2d_backprop_input(dy, w, input_shape, strides=(1, 1), padding='VALID', dilations=(1, 1),
+                          alloc=None):
     """Gradient of conv2d_forward with respect to x: dx [N, H, W, C] = input_shape.
 
     dy [N, OH, OW, F] must have the forward output shape for input_shape. This is also
@@ -621,7 +623,7 @@ def conv2d_backprop_input(dy, w, input_shape, strides=(1, 1), padding='VALID', d
     geo = _geometry_for(input_shape, w.shape, strides, padding, dilations)
     kh, kw, chans, feat = w.shape
     check_grad_shape(dy.shape, input_shape[0], geo.out_hw, feat)
-    dx = np.empty(tuple(int(s) for s in input_shape), dy.dtype)
+    dx = (alloc or np.empty)(tuple(int(s) for s in input_shape), dy.dtype)
     w2 = w.transpose(0, 1, 3, 2).reshape(kh * kw * feat, chans)
     return _run_gather(dy, w2, dx, geo.backward, dy.size * kh * kw * chans)
 
@@ -785,7 +787,8 @@ def _run_depthwise(src, w, dst, backward, gather, macs):
     return dst
 
 
-def depthwise_conv2d_forward(x, w, strides=(1, 1), padding='VALID', dilations=(1, 1)):
+def depthwise_conv2d_forward(x, w, strides=(1, 1), padding='VALID', dilations=(1, 1),
+                             alloc=None):
     """y[n, oh, ow, c*M + m] = sum over kh, kw of xpad[n, oh*sh + kh*dh, ow*sw + kw*dw, c] *
     w[kh, kw, c, m].
 
@@ -793,17 +796,17 @@ def depthwise_conv2d_forward(x, w, strides=(1, 1), padding='VALID', dilations=(1
     """
     x, w = _check_dtype(x, w)
     geo = _depthwise_geometry(x.shape, w.shape, strides, padding, dilations)
-    y = np.empty((x.shape[0], *geo.out_hw, w.shape[2] * w.shape[3]), x.dtype)
+    y = (alloc or np.empty)((x.shape[0], *geo.out_hw, w.shape[2] * w.shape[3]), x.dtype)
     return _run_depthwise(x, w, y, False, geo.forward, y.size * w.shape[0] * w.shape[1])
 
 
 def depthwise_conv2d_backprop_input(dy, w, input_shape, strides=(1, 1), padding='VALID',
-                                    dilations=(1, 1)):
+                                    dilations=(1, 1), alloc=None):
     """Gradient of depthwise_conv2d_forward with respect to x: dx [N, H, W, C] = input_shape."""
     dy, w = _check_dtype(dy, w)
     geo = _depthwise_geometry(input_shape, w.shape, strides, padding, dilations)
     check_grad_shape(dy.shape, input_shape[0], geo.out_hw, w.shape[2] * w.shape[3])
-    dx = np.empty(tuple(int(s) for s in input_shape), dy.dtype)
+    dx = (alloc or np.empty)(tuple(int(s) for s in input_shape), dy.dtype)
     return _run_depthwise(dy, w, dx, True, geo.backward, dy.size * w.shape[0] * w.shape[1])
 
 

@@ -411,11 +411,14 @@ class ShapeDispatch:
         self._needs = output_inputs(program)
 
     def __call__(self, *arrays):
+        return self._runner_for(arrays)(arrays)
+
+    def _runner_for(self, arrays):
         shapes = tuple(map(_shape_of, arrays))
         run = self._runs.get(shapes)
         if run is None:
             run = self._prepare(shapes)
-        return run(arrays)
+        return run
 
     def _prepare(self, shapes):
         """The function that runs inputs of these shapes (built once per shape tuple)."""
@@ -440,9 +443,16 @@ class FusedKernel(ShapeDispatch):
     ``on_broadcast_error(message, step)``, if given, returns the exception to raise when the
     shapes do not broadcast (default: BroadcastError).
 
-    The work per call is a dict lookup on the input shapes, reshapes, one ``np.empty`` per
+    ``alloc``, if given, allocates the outputs (a callable ``alloc(shape, dtype)``, a tuple
+    of them for several outputs): memory planning passes reused buffers. An output may be
+    the very array of an input of its shape: each element is read before it is written.
+
+    The work per call is a dict lookup on the input shapes, reshapes, one allocation per
     output and the compiled call: ~2 us of Python around the loop.
     """
+
+    def __call__(self, *arrays, alloc=None):
+        return self._runner_for(arrays)(arrays, alloc)
 
     def _compiled_runner(self, shapes, shape):
         """The flat, strided or dense layout for inputs broadcasting to ``shape``."""
@@ -460,7 +470,7 @@ class FusedKernel(ShapeDispatch):
                 strides = np.array([[0] * pad + s for s in strides], np.int64)
                 inner = tuple(bool(s[-1]) for s in strides)
                 kernel, extra = _variant(self.program, inner), (dims, strides)
-        return self._runner(kernel, extra, size, shape, self._cuts(shapes, shape), dense)
+        return self._runner(kernel, extra, shape, self._cuts(shapes, shape), dense)
 
     def _cuts(self, shapes, shape):
         """(output, index) for each output whose own inputs broadcast to less than ``shape``:
@@ -475,33 +485,36 @@ class FusedKernel(ShapeDispatch):
                     for d, n in zip(own, shape[lead:]))))
         return cuts
 
-    def _runner(self, kernel, extra, size, shape, cuts, dense):
+    def _runner(self, kernel, extra, shape, cuts, dense):
         in_dtypes, dtypes = self._in_dtypes, self._out_dtypes
         if len(dtypes) == 1 and shape and not cuts and not dense:
             (dtype,) = dtypes
 
-            def run_one(arrays):
-                out = np.empty(size, dtype)
-                _call(kernel, [a.reshape(-1) for a in arrays], in_dtypes, (out,), extra)
-                return out.reshape(shape)
+            def run_one(arrays, alloc):
+                out = (alloc or np.empty)(shape, dtype)
+                _call(kernel, [a.reshape(-1) for a in arrays], in_dtypes, (out.reshape(-1),),
+                      extra)
+                return out
             return run_one
         single = len(dtypes) == 1
+        cut_outputs = {k for k, _ in cuts}
 
-        def run(arrays):
+        def run(arrays, alloc):
             if dense:
                 flats = [np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1)
                          for a in arrays]
             else:
                 flats = [a.reshape(-1) for a in arrays]
-            outs = [np.empty(size, dtype) for dtype in dtypes]
-            _call(kernel, flats, in_dtypes, outs, extra)
-            if shape:
-                results = [out.reshape(shape) for out in outs]
-                for k, cut in cuts:
-                    results[k] = results[k][cut].copy()
-            else:
-                results = [out[0] for out in outs]
-            return results[0] if single else tuple(results)
+            allocs = (alloc,) if single else alloc
+            # a cut output is computed at the full shape and its slice copied out
+            outs = [np.empty(shape, dtype) if alloc is None or k in cut_outputs else
+                    allocs[k](shape, dtype) for k, dtype in enumerate(dtypes)]
+            _call(kernel, flats, in_dtypes, [out.reshape(-1) for out in outs], extra)
+            if not shape and alloc is None:
+                outs = [out[()] for out in outs]
+            for k, cut in cuts:
+                outs[k] = outs[k][cut].copy()
+            return outs[0] if single else tuple(outs)
         return run
 
     def _stepwise_runner(self, shapes):
@@ -519,7 +532,7 @@ class FusedKernel(ShapeDispatch):
         evaluate = namespace["evaluate"]
         single = len(self.program.outputs) == 1
 
-        def run(arrays):
+        def run(arrays, alloc=None):
             with np.errstate(all="ignore"):
                 results = evaluate(*arrays)
             return results[0] if single else results

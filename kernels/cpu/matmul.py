@@ -39,8 +39,9 @@ def _setup_single_threaded_blas():
     _gemm[np.dtype(np.float64)] = blas.dgemm
 
 
-def matmul(a, b, transpose_a=False, transpose_b=False):
-    """op(a) @ op(b) for 2-D a, b; op transposes when its flag is set."""
+def matmul(a, b, transpose_a=False, transpose_b=False, alloc=None):
+    """op(a) @ op(b) for 2-D a, b; op transposes when its flag is set. ``alloc(shape,
+    dtype)``, if given, allocates the product."""
     if not _ready[0]:
         _setup_single_threaded_blas()
     m, k = (a.shape[1], a.shape[0]) if transpose_a else a.shape
@@ -48,7 +49,16 @@ def matmul(a, b, transpose_a=False, transpose_b=False):
     gemm = _gemm.get(a.dtype)
     if gemm is None or a.dtype != b.dtype or 2.0 * m * n * k > SMALL_FLOPS or \
             (k != (b.shape[1] if transpose_b else b.shape[0])) or m * n == 0 or k == 0:
-        return np.matmul(a.T if transpose_a else a, b.T if transpose_b else b)
+        a, b = a.T if transpose_a else a, b.T if transpose_b else b
+        if alloc is None:
+            return np.matmul(a, b)
+        dtype = a.dtype if a.dtype == b.dtype else np.result_type(a, b)
+        return np.matmul(a, b, out=alloc((m, n), dtype))
     # Row-major C = op(a) op(b) is column-major C^T = op(b)^T op(a)^T: BLAS reads the
     # transposed views of C-ordered arrays in place, and C^T's transpose is C-ordered.
-    return gemm(1.0, b.T, a.T, trans_a=transpose_b, trans_b=transpose_a).T
+    if alloc is None:
+        return gemm(1.0, b.T, a.T, trans_a=transpose_b, trans_b=transpose_a).T
+    out = alloc((m, n), a.dtype)
+    # beta = 0: BLAS does not read C, so the buffer's old contents (even NaN) do not matter
+    return gemm(1.0, b.T, a.T, beta=0.0, c=out.T, overwrite_c=True, trans_a=transpose_b,
+                trans_b=transpose_a).T

@@ -186,18 +186,18 @@ def _check_dtype(*arrays):
     return [np.ascontiguousarray(a) for a in arrays]
 
 
-def _forward(x, ksize, strides, padding, is_max):
+def _forward(x, ksize, strides, padding, is_max, alloc):
     (x,) = _check_dtype(x)
     (oh, ow), geo = _geometry(x.shape, ksize, strides, padding)
-    y = np.empty((x.shape[0], oh, ow, x.shape[3]), x.dtype)
+    y = (alloc or np.empty)((x.shape[0], oh, ow, x.shape[3]), x.dtype)
     _pool_parallel(x, y, is_max, geo, threads_for(y.size * ksize[0] * ksize[1], THREAD_GRAIN))
     return y
 
 
-def _backward(x, dy, input_shape, ksize, strides, padding, is_max):
+def _backward(x, dy, input_shape, ksize, strides, padding, is_max, alloc):
     out_hw, geo = _geometry(input_shape, ksize, strides, padding)
     check_grad_shape(dy.shape, input_shape, out_hw)
-    dx = np.empty(tuple(int(s) for s in input_shape), dy.dtype)
+    dx = (alloc or np.empty)(tuple(int(s) for s in input_shape), dy.dtype)
     parts = min(threads_for(dy.size * ksize[0] * ksize[1], THREAD_GRAIN), max(dx.shape[0], 1))
     if x is None:
         x = dx
@@ -205,27 +205,28 @@ def _backward(x, dy, input_shape, ksize, strides, padding, is_max):
     return dx
 
 
-def max_pool_forward(x, ksize, strides, padding):
+def max_pool_forward(x, ksize, strides, padding, alloc=None):
     """y[n, oh, ow, c] = max over the window at (oh*sh - pt, ow*sw - pl) of x[n, :, :, c]
-    (tf.nn.max_pool)."""
-    return _forward(x, ksize, strides, padding, True)
+    (tf.nn.max_pool). ``alloc(shape, dtype)``, if given, allocates y (as for each kernel
+    here)."""
+    return _forward(x, ksize, strides, padding, True, alloc)
 
 
-def avg_pool_forward(x, ksize, strides, padding):
+def avg_pool_forward(x, ksize, strides, padding, alloc=None):
     """y[n, oh, ow, c] = mean over the window's in-image positions (tf.nn.avg_pool)."""
-    return _forward(x, ksize, strides, padding, False)
+    return _forward(x, ksize, strides, padding, False, alloc)
 
 
-def max_pool_backward(x, dy, ksize, strides, padding):
+def max_pool_backward(x, dy, ksize, strides, padding, alloc=None):
     """Gradient of max_pool_forward: dx [N, H, W, C] (tf.raw_ops.MaxPoolGrad).
 
     MaxPoolGrad also takes the forward output; TF recomputes the maxima from x and ignores it.
     """
     x, dy = _check_dtype(x, dy)
-    return _backward(x, dy, x.shape, ksize, strides, padding, True)
+    return _backward(x, dy, x.shape, ksize, strides, padding, True, alloc)
 
 
-def avg_pool_backward(dy, input_shape, ksize, strides, padding):
+def avg_pool_backward(dy, input_shape, ksize, strides, padding, alloc=None):
     """Gradient of avg_pool_forward: dx [N, H, W, C] = input_shape (tf.raw_ops.AvgPoolGrad)."""
     (dy,) = _check_dtype(dy)
-    return _backward(None, dy, input_shape, ksize, strides, padding, False)
+    return _backward(None, dy, input_shape, ksize, strides, padding, False, alloc)

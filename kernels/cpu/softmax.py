@@ -140,9 +140,9 @@ def _log_softmax_parallel(chunks, x, out):
         _log_softmax_span(c * n // chunks, (c + 1) * n // chunks, x, out)
 
 
-def _row_op(span, parallel, x, name):
+def _row_op(span, parallel, x, name, alloc):
     rows = _rows_view(x, name)
-    out = np.empty(rows.shape, rows.dtype)
+    out = (alloc or np.empty)(x.shape, rows.dtype).reshape(rows.shape)
     if rows.size:
         chunks = _parallel_chunks(rows.size)
         if chunks:
@@ -152,14 +152,15 @@ def _row_op(span, parallel, x, name):
     return out.reshape(x.shape)
 
 
-def softmax(logits):
-    """``exp(logits) / sum(exp(logits), -1)`` along the last axis; shape and dtype of logits."""
-    return _row_op(_softmax_span, _softmax_parallel, logits, "logits")
+def softmax(logits, alloc=None):
+    """``exp(logits) / sum(exp(logits), -1)`` along the last axis; shape and dtype of logits.
+    ``alloc(shape, dtype)``, if given, allocates the result (as for each kernel here)."""
+    return _row_op(_softmax_span, _softmax_parallel, logits, "logits", alloc)
 
 
-def log_softmax(logits):
+def log_softmax(logits, alloc=None):
     """``logits - log(sum(exp(logits), -1))`` along the last axis; shape and dtype of logits."""
-    return _row_op(_log_softmax_span, _log_softmax_parallel, logits, "logits")
+    return _row_op(_log_softmax_span, _log_softmax_parallel, logits, "logits", alloc)
 
 
 # --- SoftmaxCrossEntropyWithLogits ------------------------------------------------------------
@@ -189,20 +190,24 @@ def _xent_parallel(chunks, logits, labels, loss, backprop):
         _xent_span(c * n // chunks, (c + 1) * n // chunks, logits, labels, loss, backprop)
 
 
-def softmax_cross_entropy(logits, labels):
+def softmax_cross_entropy(logits, labels, alloc=None):
     """TF's SoftmaxCrossEntropyWithLogits on ``logits, labels: [rows, classes]``.
 
     Returns ``loss: [rows]`` = ``-sum(labels * log_softmax(logits), -1)`` and
     ``backprop: [rows, classes]`` = ``softmax(logits) - labels``, both in one pass per row.
     Labels need not be one-hot; backprop is the gradient of the loss when each label row sums
-    to 1 (TF computes it the same way regardless).
+    to 1 (TF computes it the same way regardless). ``alloc``, if given, is a pair of
+    ``alloc(shape, dtype)`` callables that allocate loss and backprop.
     """
     _same(logits, labels, "logits", "labels")
     x = _rows_view(logits, "logits", matrix=True)
     y = np.ascontiguousarray(labels)
-    loss = np.zeros(x.shape[0], x.dtype)
-    backprop = np.empty(x.shape, x.dtype)
-    if x.size:
+    loss_alloc, backprop_alloc = alloc or (np.empty, np.empty)
+    loss = loss_alloc(x.shape[:1], x.dtype)
+    backprop = backprop_alloc(x.shape, x.dtype)
+    if not x.size:
+        loss.fill(0)  # rows of no classes
+    else:
         chunks = _parallel_chunks(x.size)
         if chunks:
             _xent_parallel(chunks, x, y, loss, backprop)
@@ -317,11 +322,11 @@ def _log_softmax_grad_parallel(chunks, out, dy, dx):
         _log_softmax_grad_span(c * n // chunks, (c + 1) * n // chunks, out, dy, dx)
 
 
-def _grad_op(span, parallel, out, dy, out_name):
+def _grad_op(span, parallel, out, dy, out_name, alloc):
     _same(out, dy, out_name, "dy")
     rows = _rows_view(out, out_name)
     dyr = np.ascontiguousarray(dy).reshape(rows.shape)
-    dx = np.empty(rows.shape, rows.dtype)
+    dx = (alloc or np.empty)(out.shape, rows.dtype).reshape(rows.shape)
     if rows.size:
         chunks = _parallel_chunks(rows.size)
         if chunks:
@@ -331,12 +336,13 @@ def _grad_op(span, parallel, out, dy, out_name):
     return dx.reshape(out.shape)
 
 
-def softmax_grad(softmax_out, dy):
+def softmax_grad(softmax_out, dy, alloc=None):
     """Gradient of ``y = softmax(x)``: ``dx = (dy - sum(dy * y, -1, keepdims)) * y``, given y."""
-    return _grad_op(_softmax_grad_span, _softmax_grad_parallel, softmax_out, dy, "softmax_out")
+    return _grad_op(_softmax_grad_span, _softmax_grad_parallel, softmax_out, dy, "softmax_out",
+                    alloc)
 
 
-def log_softmax_grad(log_softmax_out, dy):
+def log_softmax_grad(log_softmax_out, dy, alloc=None):
     """Gradient of ``z = log_softmax(x)``: ``dx = dy - exp(z) * sum(dy, -1, keepdims)``, given z."""
     return _grad_op(_log_softmax_grad_span, _log_softmax_grad_parallel, log_softmax_out, dy,
-                    "log_softmax_out")
+                    "log_softmax_out", alloc)

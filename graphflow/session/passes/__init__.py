@@ -18,17 +18,32 @@ PASSES = (
     ("elementwise_fusion", fusion.run),
 )
 
+# Memory planning (graphflow.session.memory) runs when the plan is lowered, after the graph
+# passes; RewriterConfig(memory_optimization=RewriterConfig.NO_MEM_OPT) turns it off.
+MEMORY_PLANNING = "memory_optimization"
+# every switch, in the order the passes run
+NAMES = tuple(name for name, _ in PASSES) + (MEMORY_PLANNING,)
+
+
+def turn_off(rewrite_options, name):
+    """Sets the RewriterConfig field that turns pass ``name`` off."""
+    from graphflow.session.config import RewriterConfig
+    setattr(rewrite_options, name,
+            RewriterConfig.NO_MEM_OPT if name == MEMORY_PLANNING else RewriterConfig.OFF)
+
 
 def enabled_passes(config):
     """The pass names a ConfigProto enables (all, unless turned off the TF1 way)."""
     if config is None:
-        return [name for name, _ in PASSES]
+        return list(NAMES)
     graph_options = config.graph_options
     rewrite = graph_options.rewrite_options
     optimizer = graph_options.optimizer_options
     if rewrite.disable_meta_optimizer:
         return []
     off = set()
+    if rewrite.memory_optimization == 1:  # RewriterConfig.NO_MEM_OPT
+        off.add(MEMORY_PLANNING)
     if optimizer.opt_level == -1:  # OptimizerOptions.L0
         off.update(("constant_folding", "common_subgraph_elimination"))
     if not optimizer.do_constant_folding:
@@ -38,7 +53,7 @@ def enabled_passes(config):
     for name, _ in PASSES:
         if getattr(rewrite, name, 0) == 2:  # RewriterConfig.OFF
             off.add(name)
-    return [name for name, _ in PASSES if name not in off]
+    return [name for name in NAMES if name not in off]
 
 
 class PassReport:
@@ -60,6 +75,8 @@ def optimize(plan, names, ctx):
     report = PassReport()
     by_name = dict(PASSES)
     for name in names:
+        if name == MEMORY_PLANNING:
+            continue  # the lowering plans memory, and reports it
         before = plan.op_count()
         notes = by_name[name](plan, ctx) or ""
         plan.prune_unreachable()

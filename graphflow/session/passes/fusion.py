@@ -54,7 +54,8 @@ def _lower_gpu(site, state):
     return elementwise.FusedKernel(site.attrs["program"])
 
 
-register_op(FUSED_TYPE, _infer, cpu=Lowering(_lower), gpu=Lowering(_lower_gpu))
+register_op(FUSED_TYPE, _infer, cpu=Lowering(_lower, allocates=True, in_place=True),
+            gpu=Lowering(_lower_gpu))
 
 
 def _dtype_name(dtype):

@@ -36,8 +36,8 @@ def _cpu(product_type):
             product = product[0]
         relu = "Relu" in site.attrs["fused_ops"]
 
-        def run(x, w, bias):
-            y = product(x, w)
+        def run(x, w, bias, alloc=None):
+            y = product(x, w, alloc=alloc)
             if y.flags.c_contiguous and y.flags.writeable:
                 return bias_add_inplace(y, bias, relu)
             y = y + bias
@@ -65,7 +65,8 @@ def _gpu_supported(site):
 
 
 for _product, _fused_type in FUSED.items():
-    register_op(_fused_type, _infer, cpu=Lowering(_cpu(_product)),
+    # (the products' CPU kernels allocate their output, which the epilogue updates in place)
+    register_op(_fused_type, _infer, cpu=Lowering(_cpu(_product), allocates=True),
                 gpu=Lowering(_gpu(_product), supports=_gpu_supported))
 
 
