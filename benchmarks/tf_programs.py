@@ -31,12 +31,16 @@ def tf_api(framework):
 
 def session(tf, graph, params):
     """A Session on ``graph`` using ``params["threads"]`` intra-op and inter-op threads, and
-    at most ``params["gpus"]`` GPUs when the case says (0: the CPU even where a GPU is)."""
+    at most ``params["gpus"]`` GPUs when the case says (0: the CPU even where a GPU is).
+    ``params["whole_step"]`` asks for whole-step compilation (global_jit_level=ON_1; TF1 on
+    a CPU compiles nothing with it unless TF_XLA_FLAGS=--tf_xla_cpu_global_jit is set)."""
     threads = params["threads"]
     config = tf.ConfigProto(intra_op_parallelism_threads=threads,
                             inter_op_parallelism_threads=threads)
     if "gpus" in params:
         config.device_count["GPU"] = params["gpus"]
+    if params.get("whole_step"):  # whole-step compilation (TF1's XLA JIT setting)
+        config.graph_options.optimizer_options.global_jit_level = tf.OptimizerOptions.ON_1
     for name in params.get("passes_off", ()):  # graphflow's pass switches (benchmarks.passes)
         from graphflow.session.passes import turn_off
         turn_off(config.graph_options.rewrite_options, name)

@@ -28,5 +28,6 @@ from graphflow.ops import (array_ops, constant_op, control_flow_ops, init_ops,  
                            numerics_ops, operators, random_ops, training_ops, variable_scope,
                            variables)
 from graphflow.ops import gpu_kernels  # noqa: F401,E402  (after the ops it adds kernels to)
+from graphflow.ops import native_kernels  # noqa: F401,E402  (likewise, native forms)
 
 operators.install()

@@ -9,6 +9,9 @@ process (see _fresh).
   first_call.conv2d.mnist.{forward,backprop_input,backprop_filter}
                              in a fresh process with an empty kernel cache, the first call of
                              that kernels case less its steady cost: the kernel's compile time
+  first_call.whole_step.{softmax,mlp}
+                             likewise for models/train_step.*.whole_step: the time to compile
+                             the whole step (after its first, recorded run op by op)
 TF1 compiles nothing ahead, so its column is the same fresh process in both first-step cases
 (and its first-call figure is its own first-run set-up).
 """
@@ -71,6 +74,16 @@ register(Case(name="cold_start/first_step.warm_cache", group="cold_start",
               setups={"graphflow": _warm_cache("graphflow"), "tf1": _warm_cache("tf1")},
               measured="seconds", max_reps=5))
 
+
+for _model in ("softmax", "mlp"):
+    _case = f"models/train_step.{_model}.whole_step"
+    register(Case(name=f"cold_start/first_call.whole_step.{_model}", group="cold_start",
+                  description=f"whole-step compile time of {_case}: its first call in a fresh "
+                              "process (empty kernel cache) less its steady cost",
+                  sizes={m: {"mode": m, "case": _case} for m in ("full", "quick", "tiny")},
+                  setups={"graphflow": _empty_cache("graphflow", "first_call"),
+                          "tf1": _empty_cache("tf1", "first_call")},
+                  measured="seconds", max_reps=3))
 
 for _pass in ("forward", "backprop_input", "backprop_filter"):
     _case = f"kernels/conv2d.mnist.{_pass}"

@@ -33,6 +33,19 @@ for _model in _models.MODELS:
                   rtol=0.1 if _loose else 1e-4, atol=0.0 if _loose else 1e-4,
                   work=lambda params: (params["batch"], "images")))
 
+# Whole-step compilation (OptimizerOptions.ON_1): graphflow runs the step as one Numba function
+# (compiled in warm-up; its compile time is cold_start/first_call.whole_step.*). TF1 gets the
+# same setting, which on a CPU leaves its step as it is (XLA's CPU JIT needs TF_XLA_FLAGS).
+for _model in ("softmax", "mlp"):
+    _loose = _model in _models.DROPOUT
+    register(Case(name=f"models/train_step.{_model}.whole_step", group="models",
+                  description=f"as models/train_step.{_model}, with global_jit_level=ON_1",
+                  sizes={m: {**p, "whole_step": True}
+                         for m, p in _sizes(_model, "train", 100, 4).items()},
+                  setups=setups(_models.build, "run"),
+                  rtol=0.1 if _loose else 1e-4, atol=0.0 if _loose else 1e-4,
+                  work=lambda params: (params["batch"], "images")))
+
 register(Case(name="models/inference.convnet", group="models",
               description="seed convnet predictions for a batch of 10000 images",
               sizes=_sizes("convnet", "infer", 10000, 4), setups=setups(_models.build, "run"),

@@ -7,6 +7,7 @@
     grad(op, *dys)     -> one gradient tensor (or None) per input, built as graph ops
     stateful           -> never folded, deduplicated or evaluated at build time
     ref_inputs         -> input indices that name a variable instead of reading it (Assign)
+    native(site, w)    -> the op as Numba source in a whole-step function (optional)
 
 Adding an op is one `register_op` call beside its constructor, plus its kernels and tests.
 """
@@ -62,6 +63,9 @@ class OpDef:
     # The kernel may return an input, a view of one, or session-owned storage (Identity,
     # Reshape, VariableV2): a fetched value it produced is copied before it reaches the user.
     returns_alias: bool = False
+    # native(site, writer): writes the op as Numba source into a whole-step function
+    # (graphflow.session.whole_step; the forms live in graphflow.ops.native_kernels).
+    native: Optional[Callable] = None
 
     def lowering(self, device_type):
         kernel = self.kernels.get(device_type)
@@ -156,6 +160,14 @@ class NotDifferentiable:
 
     def __init__(self, op_type):
         get(op_type).grad = no_gradient
+
+
+def register_native(type_name, native):
+    """Sets the op type's native form for whole-step compilation."""
+    opdef = get(type_name)
+    if opdef.native is not None:
+        raise KeyError(f"Op type {type_name!r} already has a native form")
+    opdef.native = native
 
 
 def register_kernel(type_name, device_type, kernel):

@@ -56,6 +56,13 @@ class CompiledPlan:
         self._arenas = []  # buffer sets not in use by a run
         self._traced = None
         self._state = state
+        self._whole_step = None
+
+    def compile_whole_steps(self):
+        """Runs this plan as one native function per feed shapes from now on, where it can
+        (graphflow.session.whole_step)."""
+        from graphflow.session.whole_step import WholeStep
+        self._whole_step = WholeStep(self)
 
     def _generate(self, plan, state, traced):
         writer = _PlanWriter(plan, state, traced, self._plan_memory)
@@ -69,6 +76,11 @@ class CompiledPlan:
     def run(self, feeds, step_stats=None):
         if step_stats is not None:
             return self._run_traced(feeds, step_stats)
+        if self._whole_step is not None:
+            return self._whole_step.run(feeds, self._run_ops)
+        return self._run_ops(feeds)
+
+    def _run_ops(self, feeds):
         arenas = self._arenas
         try:
             arena = arenas.pop()
@@ -80,6 +92,29 @@ class CompiledPlan:
             raise self._op_error(e, self.filename, self._line_node) from e
         finally:
             arenas.append(arena)
+
+    def run_recording(self, feeds):
+        """Runs the plan once, as ``run`` does; returns its outputs and a copy of every
+        kernel's result (as it was computed: later kernels may reuse its buffer) by node
+        index."""
+        source, ns, line_node, count = self._generate(self.plan, self._state, traced=False)
+        results = {}
+
+        def recording(index, fn):
+            def call(*args, **kwargs):
+                out = fn(*args, **kwargs)
+                results[index] = tuple(map(np.copy, out)) if isinstance(out, (tuple, list)) \
+                    else np.copy(out)
+                return out
+            return call
+        for name in list(ns):
+            if name[0] == "k" and name[1:].isdigit():
+                ns[name] = recording(int(name[1:]), ns[name])
+        try:
+            out = ns["plan"]([memory.Buffer() for _ in range(count)], *feeds)
+        except Exception as e:
+            raise self._op_error(e, ns["__file__"], line_node) from e
+        return out, results
 
     def _run_traced(self, feeds, step_stats):
         if self._traced is None:

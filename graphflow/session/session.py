@@ -144,8 +144,12 @@ class BaseSession:
         copies = transfers.insert_copies(plan)
         if self._config is not None and self._config.log_device_placement:
             placement.log_placement(plan, copies)
-        return CompiledPlan(plan, self._state, report,
-                            plan_memory=passes.MEMORY_PLANNING in self._pass_names)
+        compiled = CompiledPlan(plan, self._state, report,
+                                plan_memory=passes.MEMORY_PLANNING in self._pass_names)
+        if self._config is not None and \
+                self._config.graph_options.optimizer_options.global_jit_level > 0:
+            compiled.compile_whole_steps()  # OptimizerOptions.ON_1 or ON_2
+        return compiled
 
     def plan_for(self, fetches, feed_dict=None):
         """The CompiledPlan this Session runs for ``fetches`` and the keys of ``feed_dict``:

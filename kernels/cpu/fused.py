@@ -273,7 +273,7 @@ def numpy_source(program):
 
 
 # --- the on-disk module cache ---
-_modules = {}     # source digest -> kernel
+_modules = {}     # source digest -> module
 _variants = {}    # (Program, variant key) -> kernel
 _load_lock = threading.Lock()
 _private_dir = None
@@ -282,29 +282,36 @@ _private_dir = None
 def load(source):
     """The compiled ``kernel`` of ``source``: written once to ``<cache_dir>/fused_<hash>.py``,
     imported under a name registered in sys.modules (Numba's cache needs a real module file)."""
+    return load_module(source, "fused").kernel
+
+
+def load_module(source, prefix):
+    """The module of generated ``source``, written once to ``<cache_dir>/<prefix>_<hash>.py``
+    and imported as ``graphflow_<prefix>_<hash>``."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:24]
-    kernel = _modules.get(digest)
-    if kernel is not None:
-        return kernel
+    module = _modules.get(digest)
+    if module is not None:
+        return module
     with _load_lock:
         if digest not in _modules:
-            _modules[digest] = _import(_write(source, digest), f"graphflow_fused_{digest}")
+            _modules[digest] = _import(_write(source, f"{prefix}_{digest}"),
+                                       f"graphflow_{prefix}_{digest}")
     return _modules[digest]
 
 
-def _write(source, digest):
+def _write(source, stem):
     try:
-        return _write_in(cache_dir(), source, digest)
+        return _write_in(cache_dir(), source, stem)
     except OSError:
         # An unwritable cache (a read-only home): kernels still work, compiled once per process.
         global _private_dir
         if _private_dir is None:
             _private_dir = tempfile.mkdtemp(prefix="graphflow-kernels-")
-        return _write_in(_private_dir, source, digest)
+        return _write_in(_private_dir, source, stem)
 
 
-def _write_in(directory, source, digest):
-    path = os.path.join(directory, f"fused_{digest}.py")
+def _write_in(directory, source, stem):
+    path = os.path.join(directory, f"{stem}.py")
     if os.path.exists(path):
         return path
     os.makedirs(directory, exist_ok=True)
@@ -337,7 +344,7 @@ def _import(path, name):
         except BaseException:
             del sys.modules[name]
             raise
-    return module.kernel
+    return module
 
 
 # --- run-time layout ---
@@ -394,6 +401,38 @@ def _call(kernel, flats, dtypes, outs, extra):
         # of another type), which the unfused ops would have cast to it anyway.
         kernel(*[np.ascontiguousarray(f, dtype=d) for f, d in zip(flats, dtypes)], *outs,
                *extra)
+
+
+def layout(program, shapes, shape):
+    """How ``program`` runs on inputs of ``shapes`` broadcasting to ``shape``: (compiled
+    kernel, its extra arguments, shape, cuts, dense). The kernel takes the inputs' flat
+    arrays, then one flat output array of ``shape``'s size per output, then the extras.
+    ``cuts`` lists (output, index) for each output whose own inputs broadcast to less than
+    ``shape``: the index takes its values out of the full-shape result. ``dense`` says the
+    inputs must first be broadcast to ``shape`` and made contiguous (too many dims)."""
+    size = math.prod(shape)
+    extra, dense = (), False
+    if all(math.prod(s) == size for s in shapes):
+        kernel = _variant(program, "flat")
+    else:
+        dims, strides = collapse(shapes, shape)
+        if len(dims) > MAX_DIMS:
+            kernel, dense = _variant(program, "flat"), True
+        else:
+            pad = MAX_DIMS - len(dims)
+            dims = np.array([1] * pad + dims, np.int64)
+            strides = np.array([[0] * pad + s for s in strides], np.int64)
+            inner = tuple(bool(s[-1]) for s in strides)
+            kernel, extra = _variant(program, inner), (dims, strides)
+    cuts = []
+    for k, needs in enumerate(output_inputs(program)):
+        own = _broadcast([shapes[i] for i in needs])
+        if own != shape:
+            lead = len(shape) - len(own)
+            cuts.append((k, (0,) * lead + tuple(
+                slice(0, 1) if d == 1 and n != 1 else slice(None)
+                for d, n in zip(own, shape[lead:]))))
+    return kernel, extra, shape, cuts, dense
 
 
 class ShapeDispatch:
@@ -455,35 +494,7 @@ class FusedKernel(ShapeDispatch):
         return self._runner_for(arrays)(arrays, alloc)
 
     def _compiled_runner(self, shapes, shape):
-        """The flat, strided or dense layout for inputs broadcasting to ``shape``."""
-        size = math.prod(shape)
-        extra, dense = (), False
-        if all(math.prod(s) == size for s in shapes):
-            kernel = _variant(self.program, "flat")
-        else:
-            dims, strides = collapse(shapes, shape)
-            if len(dims) > MAX_DIMS:
-                kernel, dense = _variant(self.program, "flat"), True
-            else:
-                pad = MAX_DIMS - len(dims)
-                dims = np.array([1] * pad + dims, np.int64)
-                strides = np.array([[0] * pad + s for s in strides], np.int64)
-                inner = tuple(bool(s[-1]) for s in strides)
-                kernel, extra = _variant(self.program, inner), (dims, strides)
-        return self._runner(kernel, extra, shape, self._cuts(shapes, shape), dense)
-
-    def _cuts(self, shapes, shape):
-        """(output, index) for each output whose own inputs broadcast to less than ``shape``:
-        the index takes its values out of the full-shape result."""
-        cuts = []
-        for k, needs in enumerate(self._needs):
-            own = _broadcast([shapes[i] for i in needs])
-            if own != shape:
-                lead = len(shape) - len(own)
-                cuts.append((k, (0,) * lead + tuple(
-                    slice(0, 1) if d == 1 and n != 1 else slice(None)
-                    for d, n in zip(own, shape[lead:]))))
-        return cuts
+        return self._runner(*layout(self.program, shapes, shape))
 
     def _runner(self, kernel, extra, shape, cuts, dense):
         in_dtypes, dtypes = self._in_dtypes, self._out_dtypes
