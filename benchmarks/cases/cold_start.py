@@ -9,7 +9,7 @@ process (see _fresh).
   first_call.conv2d.mnist.{forward,backprop_input,backprop_filter}
                              in a fresh process with an empty kernel cache, the first call of
                              that kernels case less its steady cost: the kernel's compile time
-  first_call.whole_step.{softmax,mlp}
+  first_call.whole_step.{softmax,mlp,convnet}
                              likewise for models/train_step.*.whole_step: the time to compile
                              the whole step (after its first, recorded run op by op)
 TF1 compiles nothing ahead, so its column is the same fresh process in both first-step cases
@@ -75,7 +75,7 @@ register(Case(name="cold_start/first_step.warm_cache", group="cold_start",
               measured="seconds", max_reps=5))
 
 
-for _model in ("softmax", "mlp"):
+for _model in ("softmax", "mlp", "convnet"):
     _case = f"models/train_step.{_model}.whole_step"
     register(Case(name=f"cold_start/first_call.whole_step.{_model}", group="cold_start",
                   description=f"whole-step compile time of {_case}: its first call in a fresh "

@@ -36,7 +36,7 @@ for _model in _models.MODELS:
 # Whole-step compilation (OptimizerOptions.ON_1): graphflow runs the step as one Numba function
 # (compiled in warm-up; its compile time is cold_start/first_call.whole_step.*). TF1 gets the
 # same setting, which on a CPU leaves its step as it is (XLA's CPU JIT needs TF_XLA_FLAGS).
-for _model in ("softmax", "mlp"):
+for _model in _models.MODELS:
     _loose = _model in _models.DROPOUT
     register(Case(name=f"models/train_step.{_model}.whole_step", group="models",
                   description=f"as models/train_step.{_model}, with global_jit_level=ON_1",

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from graphflow.framework import registry
+from graphflow.ops import nn_conv_ops
 from graphflow.session.passes import fusion, remapper  # noqa: F401  (the fused op types)
 from graphflow.session.whole_step import NotNative, flat
 
@@ -34,8 +35,24 @@ def _floats(w, *inputs):
 
 def _fused(site, w):
     """A fused elementwise program: the same compiled loop the interpreted kernel calls."""
+    _program(site.attrs["program"], w)
+
+
+def _elementwise(site, w):
+    """An elementwise op whose kernel is not a plain ufunc (Maximum's tie rule, Sigmoid, ...)
+    as the one-step program elementwise fusion would make of it."""
     from graphflow.kernels.cpu import fused
-    program = site.attrs["program"]
+    template = fusion.scalar_template(site)
+    if template is None:
+        raise NotNative(f"{site.type} has no scalar template for these dtypes or attrs")
+    n = len(site.inputs)
+    names = [np.dtype(w.dtype(i)).name for i in range(n)]
+    step = fused.Step(template, tuple(range(n)), np.dtype(w.out_dtype()).name)
+    _program(fused.Program(tuple(names), (step,), (n,)), w)
+
+
+def _program(program, w):
+    from graphflow.kernels.cpu import fused
     n = len(program.inputs)
     shapes = [w.shape(i) for i in range(n)]
     for i, dtype in enumerate(program.inputs):
@@ -72,6 +89,20 @@ def _scalar(w, expression):
     w.line(f"{out}.reshape(1)[0] = {expression}")
 
 
+def _add_n(site, w):
+    """Sums in input order, as the interpreted kernel."""
+    n = len(site.inputs)
+    if n < 2 or any(w.shape(i) != w.out_shape() for i in range(n)):
+        raise NotNative("AddN of fewer than two inputs or of mixed shapes")
+    if not w.out_shape():
+        _scalar(w, " + ".join(f"{w.arg(i)}[()]" for i in range(n)))
+        return
+    out = w.out()
+    w.line(f"{out} = {w.arg(0)} + {w.arg(1)}")
+    for i in range(2, n):
+        w.line(f"{out} += {w.arg(i)}")
+
+
 def _cast(site, w):
     w.line(f"{w.out()} = {w.arg(0)}.astype({_np(w.out_dtype())})")
 
@@ -84,6 +115,18 @@ def _reshape(site, w):
 
 def _identity(site, w):
     w.line(f"{w.out()} = {w.arg(0)}")
+
+
+def _transpose(site, w):
+    perm = w.static_value(1)
+    if perm is None:
+        raise NotNative("a permutation computed at run time")
+    perm = tuple(int(p) % max(len(w.shape(0)), 1) for p in np.reshape(perm, -1))
+    # a copy: every native value is C-contiguous (the interpreted kernel returns a view)
+    if len(perm) < 2:
+        w.line(f"{w.out()} = {w.arg(0)}.copy()")
+    else:
+        w.line(f"{w.out()} = np.transpose({w.arg(0)}, {perm!r}).copy()")
 
 
 def _tile(site, w):
@@ -111,8 +154,18 @@ def _product(site, w, ta="transpose_a", tb="transpose_b"):
 
 def _fused_matmul(site, w):
     """MatMul, then bias (+ relu) by the epilogue kernel the interpreted op runs."""
-    from graphflow.kernels.cpu import bias
     _product(site, w)
+    _bias_epilogue(site, w)
+
+
+def _fused_conv2d(site, w):
+    nn_conv_ops.native_conv2d(site, w)
+    _bias_epilogue(site, w)
+
+
+def _bias_epilogue(site, w):
+    """Output 0 += bias (input 2), then relu if fused, in place."""
+    from graphflow.kernels.cpu import bias
     _floats(w, 2)
     columns = w.shape(2)[0]
     repeat = max(1, bias.LANES // max(columns, 1))
@@ -209,17 +262,23 @@ def _assign(update):
 
 registry.register_native(fusion.FUSED_TYPE, _fused)
 for _type in registry.registered_types():
-    _cpu = registry.get(_type).kernels.get("CPU")
+    _opdef = registry.get(_type)
+    _cpu = _opdef.kernels.get("CPU")
     if isinstance(_cpu, np.ufunc) and _cpu.nout == 1:
         registry.register_native(_type, _ufunc(_cpu))
+    elif _opdef.elementwise is not None and not _type.startswith("_"):
+        registry.register_native(_type, _elementwise)
 registry.register_native("Cast", _cast)
+registry.register_native("AddN", _add_n)
 for _type in ("Reshape", "ExpandDims", "Squeeze"):
     registry.register_native(_type, _reshape)
 for _type in ("Identity", "StopGradient"):
     registry.register_native(_type, _identity)
 registry.register_native("Tile", _tile)
+registry.register_native("Transpose", _transpose)
 registry.register_native("MatMul", _product)
 registry.register_native(remapper.FUSED["MatMul"], _fused_matmul)
+registry.register_native(remapper.FUSED["Conv2D"], _fused_conv2d)
 registry.register_native("Sum", _sum)
 registry.register_native("Mean", _mean)
 registry.register_native("Softmax", _row_form("_softmax_span", 1))

@@ -28,9 +28,10 @@ import numpy as np
 
 from graphflow.framework import dtypes, errors
 from graphflow.framework import ops as ops_lib
-from graphflow.framework.registry import Lowering, register_op
+from graphflow.framework.registry import Lowering, register_native, register_op
 from graphflow.framework.tensor_shape import TensorShape
 from graphflow.ops import array_ops, constant_op, op_util
+from graphflow.session.whole_step import NotNative
 
 _FORMATS = ("NHWC", "NCHW")
 
@@ -363,8 +364,9 @@ def _backprop_filter_lower(family):
         nchw = window.nchw
         args = (window.strides, window.padding, window.sizes)
 
-        def body(x, sizes, dy, alloc):  # (the filter gradient is summed from partials)
-            return backprop(_nhwc(x, nchw), _nhwc(dy, nchw), tuple(int(s) for s in sizes), *args)
+        def body(x, sizes, dy, alloc):
+            return backprop(_nhwc(x, nchw), _nhwc(dy, nchw), tuple(int(s) for s in sizes), *args,
+                            alloc=alloc)
         return _with_sizes(site, 1, body, (0, 2))
     return lower
 
@@ -395,7 +397,8 @@ def _register_family(family):
                 cpu=Lowering(_backprop_input_lower(family), allocates=True),
                 grad=backprop_input_grad)
     register_op(bfil, _backprop_filter_infer(family),
-                cpu=Lowering(_backprop_filter_lower(family)), grad=backprop_filter_grad)
+                cpu=Lowering(_backprop_filter_lower(family), allocates=True),
+                grad=backprop_filter_grad)
 
 
 _CONV2D = _ConvFamily("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter",
@@ -407,6 +410,76 @@ _DEPTHWISE = _ConvFamily("DepthwiseConv2dNative", "DepthwiseConv2dNativeBackprop
                           "depthwise_conv2d_backprop_filter"), depthwise=True)
 _register_family(_CONV2D)
 _register_family(_DEPTHWISE)
+
+
+# --- native forms (whole-step compilation): Conv2D and its gradients --------------------------
+# The same kernels as the CPU kernels above, called from the compiled step with the geometry
+# of the specialisation's shapes as constants.
+
+def _native_window(site, w, *float_inputs):
+    window = _Window(site.attrs)
+    if window.nchw:
+        raise NotNative(f"{site.type} in NCHW")
+    for i in float_inputs:
+        if w.dtype(i) not in (np.float32, np.float64):
+            raise NotNative(f"{site.type} on {w.dtype(i)}")
+    return window.strides, window.padding, window.sizes
+
+
+def _native_gather(w, call, src, w2, dtype):
+    """Output 0 = the gather kernel over ``src`` with the filter ``w2`` packed."""
+    from graphflow.kernels.cpu import conv
+    out, packed = w.out(), w.local()
+    dtype = f"np.{np.dtype(dtype).name}"
+    w.line(f"{out} = np.empty({call.out_shape!r}, {dtype})")
+    w.line(f"{packed} = np.empty({call.packed_shape!r}, {dtype})")
+    w.line(f"{w.function(conv.pack_filter)}({w2}, {w.constant(call.wsel)}, {packed})")
+    w.line(f"{w.function(conv.gather_kernel)}({src}, {packed}, {out}, "
+           f"{w.constant(call.plan)}, {w.constant(call.table)}, {w.constant(call.koff)}, "
+           f"{call.threads})")
+
+
+def native_conv2d(site, w):
+    """Conv2D's native form (also the product of _FusedConv2D)."""
+    from graphflow.kernels.cpu import conv
+    args = _native_window(site, w, 0, 1)
+    call = conv.forward_call(w.shape(0), w.shape(1), *args)
+    _native_gather(w, call, w.arg(0), f"{w.arg(1)}.reshape({call.w2_shape!r})", w.dtype(0))
+
+
+def _native_conv2d_backprop_input(site, w):
+    from graphflow.kernels.cpu import conv
+    args = _native_window(site, w, 1, 2)
+    sizes = w.static_value(0)
+    if sizes is None:
+        raise NotNative("Conv2DBackpropInput with input sizes computed at run time")
+    call = conv.backprop_input_call(tuple(int(d) for d in sizes), w.shape(1), *args)
+    w2 = f"np.ascontiguousarray(np.transpose({w.arg(1)}, (0, 1, 3, 2))).reshape(" \
+         f"{call.w2_shape!r})"
+    _native_gather(w, call, w.arg(2), w2, w.dtype(2))
+
+
+def _native_conv2d_backprop_filter(site, w):
+    from graphflow.kernels.cpu import conv
+    args = _native_window(site, w, 0, 2)
+    sizes = w.static_value(1)
+    if sizes is None:
+        raise NotNative("Conv2DBackpropFilter with filter sizes computed at run time")
+    kh, kw, chans, feat = (int(d) for d in sizes)
+    call = conv.OuterCall(w.shape(0), (kh, kw, chans, feat), *args)
+    dtype = f"np.{w.dtype(0).name}"
+    out, partial = w.out(), w.local()
+    w.line(f"{partial} = np.zeros({call.partial_shape!r}, {dtype})")
+    w.line(f"{w.function(conv.outer_kernel)}({w.arg(0)}, {w.arg(2)}, "
+           f"{w.constant(call.outer_plan)}, {w.constant(call.moff)}, {partial})")
+    w.line(f"{out} = np.empty({(kh, kw, chans, feat)!r}, {dtype})")
+    w.line(f"{w.function(conv.fold_filter_grad)}({partial}, {w.constant(call.fold)}, "
+           f"{out}.reshape(({kh * kw}, {chans}, {feat})))")
+
+
+register_native("Conv2D", native_conv2d)
+register_native("Conv2DBackpropInput", _native_conv2d_backprop_input)
+register_native("Conv2DBackpropFilter", _native_conv2d_backprop_filter)
 
 
 def _sizes(value, name="input_sizes"):

@@ -112,7 +112,7 @@ class _Writer:
         self.examples = []  # per parameter, a value of its type (to compile before a run)
         for k, tensor in enumerate(plan.feeds):
             ref = (plan.feeds[tensor], 0)
-            self.names[ref] = self._param(("feed", k), np.ascontiguousarray(feeds[k]))
+            self.names[ref] = self._param(("feed", k), _contiguous(feeds[k]))
             self.shapes[ref], self.dtypes[ref] = np.shape(feeds[k]), np.asarray(feeds[k]).dtype
         for index, node in enumerate(plan.nodes):
             self._record(index, node, results)
@@ -313,7 +313,7 @@ class _Step:
         args = [what() if kind == "variable" else None for kind, what in self.sources]
         for k, (kind, what) in enumerate(self.sources):
             if kind == "feed":
-                args[k] = np.ascontiguousarray(feeds[what])
+                args[k] = _contiguous(feeds[what])
             elif kind == "value":
                 args[k] = what
             elif kind == "call":
@@ -327,6 +327,13 @@ class _Step:
                 None, None, f"whole-step function failed: {type(e).__name__}: {e}") from e
         return tuple(r[()] if form == "scalar" else r.copy() if form == "copy" else r
                      for r, form in zip(results, self.forms))
+
+
+def _contiguous(value):
+    """``value`` as a C-contiguous array of its own shape (np.ascontiguousarray would make a
+    0-d array 1-d)."""
+    value = np.asarray(value)
+    return value if value.flags.c_contiguous else np.ascontiguousarray(value).reshape(value.shape)
 
 
 _digests = {}

@@ -30,6 +30,7 @@ load them from Numba's cache in ~10 ms each.
 """
 import collections
 import functools
+import math
 
 import numpy as np
 from numba import njit, prange
@@ -522,17 +523,104 @@ def _geometry(*key):
     return _Geometry(*key)
 
 
-def _pack_filter(w2, wsel):
-    """w2 [R, L] -> [ceil(G*L / NR), K, NR]: lanes r*L + l of row k hold w2[wsel[k, r], l]
-    (zero for -1 and past G*L); NR = _lanes(G*L)."""
-    rows, group = wsel.shape
-    lanes = group * w2.shape[1]
-    nr = _lanes(lanes)
-    padded = np.zeros((rows, _round_up(lanes, nr)), w2.dtype)
-    with_zero = np.concatenate([w2, np.zeros((1, w2.shape[1]), w2.dtype)])
-    padded[:, :lanes] = with_zero[wsel].reshape(rows, lanes)
-    blocks = padded.reshape(rows, padded.shape[1] // nr, nr)
-    return np.ascontiguousarray(blocks.transpose(1, 0, 2))
+@njit(**_KERNEL)
+def pack_filter(w2, wsel, packed):
+    """packed [ceil(G*L / NR), K, NR] from w2 [R, L]: lanes r*L + l of row k hold
+    w2[wsel[k, r], l] (zero for -1 and past G*L); NR = _lanes(G*L). The layout the gather
+    kernel reads its filter in."""
+    group = wsel.shape[1]
+    cols = w2.shape[1]
+    nr = packed.shape[2]
+    zero = w2.dtype.type(0)
+    for b in range(packed.shape[0]):
+        for k in range(wsel.shape[0]):
+            for j in range(nr):
+                lane = b * nr + j
+                r = lane // cols
+                v = zero
+                if r < group and wsel[k, r] >= 0:
+                    v = w2[wsel[k, r], lane - r * cols]
+                packed[b, k, j] = v
+
+
+@njit(**_KERNEL)
+def fold_filter_grad(partial, fold, dw):
+    """dw [KH*KW, C, F] from the filter gradient's per-thread sums partial [P, M, lanes]:
+    dw[t, c, f] = sum over group members r of (sum over parts p of
+    partial[p, fold[t, r] * C + c, r * F + f]), added in that order."""
+    chans, feat = dw.shape[1], dw.shape[2]
+    for t in range(dw.shape[0]):
+        for c in range(chans):
+            for f in range(feat):
+                total = partial[0, 0, 0]
+                for r in range(fold.shape[1]):
+                    m, lane = fold[t, r] * chans + c, r * feat + f
+                    v = partial[0, m, lane]
+                    for p in range(1, partial.shape[0]):
+                        v += partial[p, m, lane]
+                    total = v if r == 0 else total + v
+                dw[t, c, f] = total
+
+
+class GatherCall:
+    """The static arguments of one gather kernel call (a forward convolution or its gradient
+    to the input) for given shapes: what conv2d_forward and conv2d_backprop_input pass, and
+    what compiled callers (whole-step functions) pass to ``gather_kernel``."""
+
+    def __init__(self, gather, out_shape, w2_shape, macs):
+        self.out_shape, self.w2_shape = out_shape, w2_shape
+        self.wsel, self.plan, self.table, self.koff = \
+            gather.wsel, gather.plan, gather.table, gather.koff
+        rows, group = gather.wsel.shape
+        lanes = group * w2_shape[1]
+        nr = _lanes(lanes)
+        self.packed_shape = (_round_up(lanes, nr) // nr, rows, nr)
+        self.threads = threads_for(macs, THREAD_GRAIN)
+
+    def run(self, src, w2, dst):
+        packed = np.empty(self.packed_shape, w2.dtype)
+        pack_filter(w2, self.wsel, packed)
+        _gather(src, packed, dst, self.plan, self.table, self.koff, self.threads)
+        return dst
+
+
+def forward_call(input_shape, filter_shape, strides, padding, dilations):
+    """conv2d_forward's GatherCall (w2 = w.reshape(KH*KW*C, F))."""
+    geo = _geometry_for(input_shape, filter_shape, strides, padding, dilations)
+    kh, kw, chans, feat = (int(s) for s in filter_shape)
+    out_shape = (int(input_shape[0]), *geo.out_hw, feat)
+    return GatherCall(geo.forward, out_shape, (kh * kw * chans, feat),
+                      math.prod(out_shape) * kh * kw * chans)
+
+
+def backprop_input_call(input_shape, filter_shape, strides, padding, dilations):
+    """conv2d_backprop_input's GatherCall (w2 = w transposed to [KH, KW, F, C], reshaped to
+    [KH*KW*F, C])."""
+    geo = _geometry_for(input_shape, filter_shape, strides, padding, dilations)
+    kh, kw, chans, feat = (int(s) for s in filter_shape)
+    macs = int(input_shape[0]) * geo.out_hw[0] * geo.out_hw[1] * feat * kh * kw * chans
+    return GatherCall(geo.backward, tuple(int(s) for s in input_shape),
+                      (kh * kw * feat, chans), macs)
+
+
+class OuterCall:
+    """The static arguments of conv2d_backprop_filter's kernels for given shapes: ``partial``
+    [P, M, lanes] (zeroed) takes ``outer_kernel(x, dy, outer_plan, moff, partial)``, then
+    ``fold_filter_grad(partial, fold, dw.reshape(KH*KW, C, F))``."""
+
+    def __init__(self, input_shape, filter_shape, strides, padding, dilations):
+        geo = _geometry_for(input_shape, filter_shape, strides, padding, dilations)
+        kh, kw, chans, feat = (int(s) for s in filter_shape)
+        self.out_hw = geo.out_hw
+        self.outer_plan, self.moff, self.fold = geo.outer_plan, geo.moff, geo.fold
+        group = geo.fold.shape[1]
+        macs = int(input_shape[0]) * geo.out_hw[0] * geo.out_hw[1] * feat * kh * kw * chans
+        self.partial_shape = (threads_for(macs, THREAD_GRAIN), len(geo.moff),
+                              _round_up(group * feat, _lanes(group * feat)))
+
+
+gather_kernel = _gather_parallel  # (compiled under tile flags by a first call of _gather)
+outer_kernel = _outer_parallel
 
 
 def check_float_dtypes(family, *arrays):
@@ -587,13 +675,6 @@ def check_grad_shape(dy_shape, batch, out_hw, feat):
                          f'shape is {expected}')
 
 
-def _run_gather(src, w2, dst, gather, macs):
-    """_gather_parallel over a _Gather plan, with w2 [KH*KW*src channels, dst channels]."""
-    _gather(src, _pack_filter(w2, gather.wsel), dst, gather.plan, gather.table, gather.koff,
-            threads_for(macs, THREAD_GRAIN))
-    return dst
-
-
 # --------------------------------------------------------------------------- conv2d API
 
 def conv2d_forward(x, w, strides=(1, 1), padding='VALID', dilations=(1, 1), alloc=None):
@@ -605,11 +686,8 @@ def conv2d_forward(x, w, strides=(1, 1), padding='VALID', dilations=(1, 1), allo
     dtype)``, if given, allocates y (as for every forward and input-gradient kernel here).
     """
     x, w = _check_dtype(x, w)
-    geo = _geometry_for(x.shape, w.shape, strides, padding, dilations)
-    kh, kw, chans, feat = w.shape
-    y = (alloc or np.empty)((x.shape[0], *geo.out_hw, feat), x.dtype)
-    return _run_gather(x, w.reshape(kh * kw * chans, feat), y, geo.forward,
-                       y.size * kh * kw * chans)
+    call = forward_call(x.shape, w.shape, strides, padding, dilations)
+    return call.run(x, w.reshape(call.w2_shape), (alloc or np.empty)(call.out_shape, x.dtype))
 
 
 def conv2d_backprop_input(dy, w, input_shape, strides=(1, 1), padding='VALID', dilations=(1, 1),
@@ -620,31 +698,26 @@ def conv2d_backprop_input(dy, w, input_shape, strides=(1, 1), padding='VALID', d
     conv2d_transpose(dy, w, output_shape=input_shape).
     """
     dy, w = _check_dtype(dy, w)
-    geo = _geometry_for(input_shape, w.shape, strides, padding, dilations)
+    call = backprop_input_call(input_shape, w.shape, strides, padding, dilations)
     kh, kw, chans, feat = w.shape
-    check_grad_shape(dy.shape, input_shape[0], geo.out_hw, feat)
-    dx = (alloc or np.empty)(tuple(int(s) for s in input_shape), dy.dtype)
-    w2 = w.transpose(0, 1, 3, 2).reshape(kh * kw * feat, chans)
-    return _run_gather(dy, w2, dx, geo.backward, dy.size * kh * kw * chans)
+    check_grad_shape(dy.shape, input_shape[0], _geometry_for(
+        input_shape, w.shape, strides, padding, dilations).out_hw, feat)
+    w2 = w.transpose(0, 1, 3, 2).reshape(call.w2_shape)
+    return call.run(dy, w2, (alloc or np.empty)(call.out_shape, dy.dtype))
 
 
-def conv2d_backprop_filter(x, dy, filter_shape, strides=(1, 1), padding='VALID', dilations=(1, 1)):
+def conv2d_backprop_filter(x, dy, filter_shape, strides=(1, 1), padding='VALID', dilations=(1, 1),
+                           alloc=None):
     """Gradient of conv2d_forward with respect to w: dw [KH, KW, C, F] = filter_shape."""
     x, dy = _check_dtype(x, dy)
-    geo = _geometry_for(x.shape, filter_shape, strides, padding, dilations)
+    call = OuterCall(x.shape, filter_shape, strides, padding, dilations)
     kh, kw, chans, feat = (int(s) for s in filter_shape)
-    check_grad_shape(dy.shape, x.shape[0], geo.out_hw, feat)
-    group = geo.fold.shape[1]
-    lanes = _round_up(group * feat, _lanes(group * feat))
-    parts = threads_for(dy.size * kh * kw * chans, THREAD_GRAIN)
-    partial = np.zeros((parts, len(geo.moff), lanes), x.dtype)
-    _outer(x, dy, geo.outer_plan, geo.moff, partial)
-    total = partial[0] if parts == 1 else partial.sum(axis=0)
-    supertaps = len(geo.forward.koff) // max(chans, 1)
-    per_member = total[:supertaps * chans, :group * feat].reshape(supertaps, chans, group, feat)
-    dw = per_member[geo.fold, :, np.arange(group), :]  # [KH*KW, G, C, F]
-    return np.ascontiguousarray(dw.sum(axis=1) if group > 1 else dw[:, 0]).reshape(
-        kh, kw, chans, feat)
+    check_grad_shape(dy.shape, x.shape[0], call.out_hw, feat)
+    partial = np.zeros(call.partial_shape, x.dtype)
+    _outer(x, dy, call.outer_plan, call.moff, partial)
+    dw = (alloc or np.empty)((kh, kw, chans, feat), x.dtype)
+    fold_filter_grad(partial, call.fold, dw.reshape(kh * kw, chans, feat))
+    return dw
 
 
 # the channel loops). They reuse conv2d's geometry without pixel groups: the forward plan
@@ -811,7 +884,7 @@ def depthwise_conv2d_backprop_input(dy, w, input_shape, strides=(1, 1), padding=
 
 
 def depthwise_conv2d_backprop_filter(x, dy, filter_shape, strides=(1, 1), padding='VALID',
-                                     dilations=(1, 1)):
+                                     dilations=(1, 1), alloc=None):
     """Gradient of depthwise_conv2d_forward with respect to w: dw [KH, KW, C, M] = filter_shape."""
     x, dy = _check_dtype(x, dy)
     geo = _depthwise_geometry(x.shape, filter_shape, strides, padding, dilations)
@@ -821,5 +894,6 @@ def depthwise_conv2d_backprop_filter(x, dy, filter_shape, strides=(1, 1), paddin
     parts = threads_for(dy.size * kh * kw, THREAD_GRAIN)
     partial = np.zeros((parts, kh * kw, chans * mult), x.dtype)
     _depthwise_filter_parallel(x, dy, geo.outer_plan, toff, U(mult), partial)
-    total = partial[0] if parts == 1 else partial.sum(axis=0)
-    return total.reshape(kh, kw, chans, mult)
+    dw = (alloc or np.empty)((kh, kw, chans, mult), x.dtype)
+    np.sum(partial, axis=0, out=dw.reshape(kh * kw, chans * mult))
+    return dw

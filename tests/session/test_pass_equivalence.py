@@ -22,9 +22,11 @@ from hypothesis import event, given, settings, strategies as st
 
 import graphflow.compat.v1 as tf
 from graphflow.session import passes
-from graphflow.session.config import ConfigProto, GraphOptions, RewriterConfig
+from graphflow.session.config import ConfigProto, GraphOptions, OptimizerOptions, RewriterConfig
 
 PASS_NAMES = passes.NAMES
+ON_1 = ConfigProto(graph_options=GraphOptions(
+    optimizer_options=OptimizerOptions(global_jit_level=OptimizerOptions.ON_1)))
 
 
 # --- programs as data ---
@@ -464,6 +466,33 @@ def test_gradients_do_not_depend_on_the_passes(program):
     grads = [g for g in grads if g is not None]
     event(f"{len(grads)} of {len(sources)} sources with a gradient")
     check_every_pass_set(program, fetches + grads, feed)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(program=programs(differentiable=True))
+def test_whole_step_compilation_gives_the_op_by_op_values(program):
+    """Whole-step compilation (global_jit_level=ON_1, tests/session/test_whole_step.py) on
+    these programs and their gradients: the third run (native where the specialisation
+    compiled, its first two op by op) gives the op-by-op values, to float32 rounding where a
+    full sum is added in another order."""
+    tf.reset_default_graph()
+    values, feed, sources = build(program)
+    fetches = [values[k] for k in program.fetches]
+    grads = [g for g in tf.gradients([tf.reduce_sum(f) for f in fetches], sources)
+             if g is not None]
+    results = []
+    for config in (None, ON_1):
+        with tf.Session(config=config) as sess:
+            sess.run(tf.global_variables_initializer())
+            for _ in range(3):
+                got = sess.run(fetches + grads, feed)
+            if config is ON_1:
+                (row,) = [r[3] for r in sess.plan_for(fetches + grads, feed).report.rows
+                          if r[0] == "whole_step_compilation"]
+                event("native" if "one native function" in row else row.split(": ", 2)[-1])
+        results.append(got)
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6)
 
 
 # --- bugs the random programs found, as small explicit cases ---
