@@ -10,8 +10,9 @@ process (see _fresh).
                              in a fresh process with an empty kernel cache, the first call of
                              that kernels case less its steady cost: the kernel's compile time
   first_call.whole_step.{softmax,mlp,convnet}
-                             likewise for models/train_step.*.whole_step: the time to compile
-                             the whole step (after its first, recorded run op by op)
+                             likewise for the first two calls of models/train_step.*.whole_step
+                             (the first runs op by op, the second compiles the whole step):
+                             the op kernels' and the whole step's compile time
 TF1 compiles nothing ahead, so its column is the same fresh process in both first-step cases
 (and its first-call figure is its own first-run set-up).
 """
@@ -75,22 +76,23 @@ register(Case(name="cold_start/first_step.warm_cache", group="cold_start",
               measured="seconds", max_reps=5))
 
 
-for _model in ("softmax", "mlp", "convnet"):
-    _case = f"models/train_step.{_model}.whole_step"
-    register(Case(name=f"cold_start/first_call.whole_step.{_model}", group="cold_start",
-                  description=f"whole-step compile time of {_case}: its first call in a fresh "
-                              "process (empty kernel cache) less its steady cost",
-                  sizes={m: {"mode": m, "case": _case} for m in ("full", "quick", "tiny")},
+def _register_first_call(name, case, what, calls=1):
+    """cold_start/first_call.<name>: what ``what`` costs (the first ``calls`` calls of
+    ``case`` in a fresh process with an empty kernel cache, less their steady cost)."""
+    first = "its first call" if calls == 1 else f"its first {calls} calls"
+    register(Case(name=f"cold_start/first_call.{name}", group="cold_start",
+                  description=f"{what} of {case}: {first} in a fresh process (empty kernel "
+                              "cache) less the steady cost",
+                  sizes={m: {"mode": m, "case": case, "calls": calls}
+                         for m in ("full", "quick", "tiny")},
                   setups={"graphflow": _empty_cache("graphflow", "first_call"),
                           "tf1": _empty_cache("tf1", "first_call")},
                   measured="seconds", max_reps=3))
 
+
+for _model in ("softmax", "mlp", "convnet"):  # (the second run compiles the whole step)
+    _register_first_call(f"whole_step.{_model}", f"models/train_step.{_model}.whole_step",
+                         "compile time (the ops' kernels, then the whole step)", calls=2)
 for _pass in ("forward", "backprop_input", "backprop_filter"):
-    _case = f"kernels/conv2d.mnist.{_pass}"
-    register(Case(name=f"cold_start/first_call.conv2d.mnist.{_pass}", group="cold_start",
-                  description=f"compile time of {_case}: its first call in a fresh process "
-                              "(empty kernel cache) less its steady cost",
-                  sizes={m: {"mode": m, "case": _case} for m in ("full", "quick", "tiny")},
-                  setups={"graphflow": _empty_cache("graphflow", "first_call"),
-                          "tf1": _empty_cache("tf1", "first_call")},
-                  measured="seconds", max_reps=3))
+    _register_first_call(f"conv2d.mnist.{_pass}", f"kernels/conv2d.mnist.{_pass}",
+                         "compile time")
