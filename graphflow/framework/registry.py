@@ -84,19 +84,20 @@ def _ufunc_factory(ufunc):
     def factory(site, state):
         operands = tuple(np.dtype(d.as_numpy_dtype) for d in site.input_dtypes)
         dtype = ufunc.resolve_dtypes(operands + (None,))[-1]
+        # (kernels get arrays or numpy scalars: both have .shape)
         if ufunc.nin == 1:
             def unary(x, alloc=None):
                 if alloc is None:
                     return ufunc(x)
-                return ufunc(x, out=alloc(np.shape(x), dtype))
+                return ufunc(x, out=alloc(x.shape, dtype))
             return unary
 
         def binary(x, y, alloc=None):
             if alloc is None:
                 return ufunc(x, y)
-            shape = np.shape(x)
-            if np.shape(y) != shape:
-                shape = np.broadcast_shapes(shape, np.shape(y))
+            shape = x.shape
+            if y.shape != shape:
+                shape = np.broadcast_shapes(shape, y.shape)
             return ufunc(x, y, out=alloc(shape, dtype))
         return binary
     return factory
