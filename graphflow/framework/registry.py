@@ -64,7 +64,7 @@ class OpDef:
     # Reshape, VariableV2): a fetched value it produced is copied before it reaches the user.
     returns_alias: bool = False
     # native(site, writer): writes the op as Numba source into a whole-step function
-    # (graphflow.session.whole_step; the forms live in graphflow.ops.native_kernels).
+    # (graphflow.session.whole_step; most forms are in graphflow.ops.native_kernels).
     native: Optional[Callable] = None
 
     def lowering(self, device_type):

@@ -3,10 +3,12 @@
 there is one, so that a compiled step computes what the interpreted plan does.
 
 A form is ``form(site, w)``: ``w.arg(i)``, ``w.shape(i)``, ``w.dtype(i)`` and
-``w.static_value(i)`` describe the inputs (shapes are the specialisation's, all known), ``w.out(k)``
-names an output, ``w.line`` adds a statement, ``w.function(f)`` imports a Numba function and
-``w.constant(a)`` passes an array in. A form raises NotNative for what it does not cover; the
-step then runs op by op. Every value is a C-contiguous array (0-d for scalars).
+``w.static_value(i)`` describe the inputs (shapes are the specialisation's, all known),
+``w.out(k)`` names an output, ``w.line`` adds a statement, ``w.function(f)`` imports a Numba
+function, ``w.constant(a)`` passes an array in and ``w.ref(i)`` names a variable's array. A
+form raises NotNative for what it does not cover; the step then runs op by op. Every value is
+a C-contiguous array (0-d for scalars). Forms for the convolutions and the optimizer updates
+live beside those ops (nn_conv_ops, training_ops).
 """
 import math
 
@@ -14,7 +16,7 @@ import numpy as np
 
 from graphflow.framework import registry
 from graphflow.ops import nn_conv_ops
-from graphflow.session.passes import fusion, remapper  # noqa: F401  (the fused op types)
+from graphflow.session.passes import fusion, remapper  # (they register the fused op types)
 from graphflow.session.whole_step import NotNative, flat
 
 
