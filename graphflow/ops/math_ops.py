@@ -855,21 +855,17 @@ def _reduction_infer(op):
 
 
 def _reduction_lower(make_reducer, allocates=False):
-    """``make_reducer(np_dtype) -> reduce(x, axes, keepdims)`` (``allocates``: with a
-    last argument ``alloc``, see registry.Lowering); the axes are baked in when they are a
-    constant and the input's rank is known."""
+    """``make_reducer(np_dtype) -> reduce(x, axes, keepdims, alloc)``, where ``alloc`` is None
+    or, for a reducer that ``allocates`` (see registry.Lowering), the output's allocator; the
+    axes are baked in when they are a constant and the input's rank is known."""
     def factory(site, state):
         op, keep = site.op, site.attrs["keep_dims"]
         reduce = make_reducer(site.input_dtypes[0].as_numpy_dtype)
         value, rank = site.const_input(1), site.input_shapes[0].ndims
         if value is not None and rank is not None:
             axes = _run_axes(value, rank, op)
-            if allocates:
-                return (lambda x, alloc=None: reduce(x, axes, keep, alloc)), (0,)
-            return (lambda x: reduce(x, axes, keep)), (0,)
-        if allocates:
-            return lambda x, a, alloc=None: reduce(x, _run_axes(a, np.ndim(x), op), keep, alloc)
-        return lambda x, a: reduce(x, _run_axes(a, np.ndim(x), op), keep)
+            return (lambda x, alloc=None: reduce(x, axes, keep, alloc)), (0,)
+        return lambda x, a, alloc=None: reduce(x, _run_axes(a, np.ndim(x), op), keep, alloc)
     return Lowering(factory, allocates=allocates)
 
 
@@ -882,8 +878,8 @@ def _accumulating_reducer(np_reduce):
     """Sum/Prod, accumulated in the input dtype (float16 in float32), wrapping as TF's do."""
     def make(np_dtype):
         acc = _accumulator(np_dtype)
-        return lambda x, axes, keep: np_reduce(x, axis=axes, dtype=acc, keepdims=keep).astype(
-            np_dtype, copy=False)
+        return lambda x, axes, keep, alloc: np_reduce(
+            x, axis=axes, dtype=acc, keepdims=keep).astype(np_dtype, copy=False)
     return make
 
 
@@ -893,14 +889,14 @@ def _sum_reducer(np_dtype):
     sums elsewhere write into a given buffer."""
     general = _accumulating_reducer(np.sum)(np_dtype)
     if np.dtype(np_dtype) not in (np.float32, np.float64):
-        return lambda x, axes, keep, alloc: general(x, axes, keep)
+        return general
 
     def total(x, axes, keep, alloc):
         count = len(axes)
         if keep or not 0 < count < x.ndim or axes != tuple(range(count)) or \
                 not x.flags.c_contiguous:
             if alloc is None:
-                return general(x, axes, keep)
+                return general(x, axes, keep, None)
             kept = tuple((1 if keep else None) if i in axes else d
                          for i, d in enumerate(x.shape))
             out = alloc(tuple(d for d in kept if d is not None), x.dtype)
@@ -914,7 +910,7 @@ def _mean_reducer(np_dtype):
     acc = _accumulator(np_dtype)
     integer = np.dtype(np_dtype).kind in "iu"
 
-    def mean(x, axes, keep):
+    def mean(x, axes, keep, alloc):
         count = math.prod(np.shape(x)[a] for a in axes)
         total = np.sum(x, axis=axes, dtype=acc, keepdims=keep)
         if integer:
@@ -932,12 +928,14 @@ def _extremum_reducer(np_reduce, identity):
         kind = np.dtype(np_dtype).kind
         start = identity * np.inf if kind == "f" else (
             np.iinfo(np_dtype).min if identity < 0 else np.iinfo(np_dtype).max)
-        return lambda x, axes, keep: np_reduce(x, axis=axes, keepdims=keep, initial=start)
+        return lambda x, axes, keep, alloc: np_reduce(x, axis=axes, keepdims=keep,
+                                                      initial=start)
     return make
 
 
 def _logical_reducer(np_reduce):
-    return lambda np_dtype: (lambda x, axes, keep: np_reduce(x, axis=axes, keepdims=keep))
+    return lambda np_dtype: (lambda x, axes, keep, alloc: np_reduce(x, axis=axes,
+                                                                    keepdims=keep))
 
 
 # --- gradients of the reductions ---

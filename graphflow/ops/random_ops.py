@@ -105,12 +105,12 @@ def _native(np_dtype):
     return np.float64 if np_dtype == np.float64 else np.float32
 
 
-def _standard_normal(gen, dims, np_dtype):
+def _standard_normal(gen, dims, np_dtype, alloc):
     out = gen.standard_normal(dims, dtype=_native(np_dtype))
     return out if out.dtype == np_dtype else out.astype(np_dtype)
 
 
-def _truncated_normal(gen, dims, np_dtype):
+def _truncated_normal(gen, dims, np_dtype, alloc):
     """Standard normals with every value of magnitude >= 2 drawn again until none is left."""
     native = _native(np_dtype)
     out = gen.standard_normal(dims, dtype=native)
@@ -122,7 +122,7 @@ def _truncated_normal(gen, dims, np_dtype):
     return out if out.dtype == np_dtype else out.astype(np_dtype)
 
 
-def _uniform(gen, dims, np_dtype, alloc=None):
+def _uniform(gen, dims, np_dtype, alloc):
     native = _native(np_dtype)
     if alloc is not None and native == np_dtype:  # the same numbers, drawn into the buffer
         return gen.random(dims, dtype=native, out=alloc(tuple(dims), native))
@@ -131,9 +131,10 @@ def _uniform(gen, dims, np_dtype, alloc=None):
 
 
 def _draw_lowering(draw, allocates=False):
-    """A kernel factory for ops whose only input is the shape: ``draw(gen, dims, np_dtype)``
-    (``allocates``: with a last argument ``alloc``, see registry.Lowering). A constant shape
-    is checked and baked in when the plan is built."""
+    """A kernel factory for ops whose only input is the shape: ``draw(gen, dims, np_dtype,
+    alloc)``, where ``alloc`` is None or, for a draw that ``allocates`` (see
+    registry.Lowering), the output's allocator. A constant shape is checked and baked in
+    when the plan is built."""
     def factory(site, state):
         attrs, op = site.attrs, site.op
         gen = state.random_generator(op, attrs["seed"], attrs["seed2"])
@@ -141,12 +142,8 @@ def _draw_lowering(draw, allocates=False):
         const = site.const_input(0)
         if const is not None and all(d >= 0 for d in np.asarray(const).reshape(-1)):
             dims = _dims(const, op)
-            if allocates:
-                return (lambda alloc=None: draw(gen, dims, np_dtype, alloc)), ()
-            return (lambda: draw(gen, dims, np_dtype)), ()
-        if allocates:
-            return (lambda shape, alloc=None: draw(gen, _dims(shape, op), np_dtype, alloc)), (0,)
-        return (lambda shape: draw(gen, _dims(shape, op), np_dtype)), (0,)
+            return (lambda alloc=None: draw(gen, dims, np_dtype, alloc)), ()
+        return (lambda shape, alloc=None: draw(gen, _dims(shape, op), np_dtype, alloc)), (0,)
     return Lowering(factory, allocates=allocates)
 
 

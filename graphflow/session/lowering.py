@@ -97,7 +97,8 @@ class CompiledPlan:
         """Runs the plan once, as ``run`` does; returns its outputs and a copy of every
         kernel's result (as it was computed: later kernels may reuse its buffer) by node
         index."""
-        source, ns, line_node, count = self._generate(self.plan, self._state, traced=False)
+        generated = self._generate(self.plan, self._state, traced=False)
+        _, ns, _, _ = generated
         results = {}
 
         def recording(index, fn):
@@ -110,22 +111,23 @@ class CompiledPlan:
         for name in list(ns):
             if name[0] == "k" and name[1:].isdigit():
                 ns[name] = recording(int(name[1:]), ns[name])
+        return self._run_once(generated, feeds), results
+
+    def _run_once(self, generated, feeds):
+        """Runs a generated variant of the plan (traced, recording) with buffers of its own."""
+        _, ns, line_node, count = generated
         try:
-            out = ns["plan"]([memory.Buffer() for _ in range(count)], *feeds)
+            return ns["plan"]([memory.Buffer() for _ in range(count)], *feeds)
         except Exception as e:
             raise self._op_error(e, ns["__file__"], line_node) from e
-        return out, results
 
     def _run_traced(self, feeds, step_stats):
         if self._traced is None:
             self._traced = self._generate(self.plan, self._state, traced=True)
-        source, ns, line_node, count = self._traced
+        _, ns, _, _ = self._traced
         records = []
         ns["_record"] = lambda index, t0: records.append((index, t0, time.perf_counter()))
-        try:
-            out = ns["plan"]([memory.Buffer() for _ in range(count)], *feeds)
-        except Exception as e:
-            raise self._op_error(e, ns["__file__"], line_node) from e
+        out = self._run_once(self._traced, feeds)
         from graphflow.session.config import DeviceStepStats, NodeExecStats
         dev = DeviceStepStats(device="/job:localhost/replica:0/task:0/device:CPU:0")
         for index, t0, t1 in records:

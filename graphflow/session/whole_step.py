@@ -189,15 +189,9 @@ class _Writer:
         from graphflow.session.lowering import kernel_for
         fn, used = kernel_for(node, self.state)
         recorded = self.recorded[(node, 0)]
-        if node.type == "VariableV2":
-            shape = recorded.shape
-
-            def read():  # (a missing variable raises its usual error here)
-                value = fn()
-                if value.shape != shape:
-                    raise _Fallback
-                return value
-            self.names[(node, 0)] = self._param(("variable", read), recorded)
+        if node.type == "VariableV2":  # (a missing variable raises its usual error in fn)
+            self.names[(node, 0)] = self._param(
+                ("variable", _variable_reader(fn, recorded.shape)), recorded)
             return
         args = [self.static[node.inputs[i]] for i in used]
         self.names[(node, 0)] = self._param(("call", lambda: fn(*args)), recorded)
@@ -263,14 +257,8 @@ class _Writer:
         current = store.get(var_op)
         if current is None:
             raise NotNative(f"variable {var_op.name!r} has no value yet")
-        shape = current.shape
-
-        def read():
-            value = store.get(var_op)
-            if value is None or value.shape != shape:
-                raise _Fallback
-            return value
-        return self._param(("variable", read), current)
+        return self._param(
+            ("variable", _variable_reader(lambda: store.get(var_op), current.shape)), current)
 
     def variable_shape(self, i):
         """The shape of the variable ref input i names (as when the step was specialised)."""
@@ -327,6 +315,17 @@ class _Step:
                 None, None, f"whole-step function failed: {type(e).__name__}: {e}") from e
         return tuple(r[()] if form == "scalar" else r.copy() if form == "copy" else r
                      for r, form in zip(results, self.forms))
+
+
+def _variable_reader(read, shape):
+    """``read`` (a variable's array, or None) for each call, raising _Fallback when the
+    variable is missing or no longer has the ``shape`` the step was specialised for."""
+    def checked():
+        value = read()
+        if value is None or value.shape != shape:
+            raise _Fallback
+        return value
+    return checked
 
 
 def _contiguous(value):

@@ -30,7 +30,6 @@ load them from Numba's cache in ~10 ms each.
 """
 import collections
 import functools
-import math
 
 import numpy as np
 from numba import njit, prange
@@ -562,13 +561,20 @@ def fold_filter_grad(partial, fold, dw):
                 dw[t, c, f] = total
 
 
+def _macs(input_shape, out_hw, filter_shape):
+    """Multiply-adds of a convolution, the same for its forward pass and both gradients."""
+    kh, kw, chans, feat = (int(s) for s in filter_shape)
+    return int(input_shape[0]) * out_hw[0] * out_hw[1] * kh * kw * chans * feat
+
+
 class GatherCall:
     """The static arguments of one gather kernel call (a forward convolution or its gradient
     to the input) for given shapes: what conv2d_forward and conv2d_backprop_input pass, and
-    what compiled callers (whole-step functions) pass to ``gather_kernel``."""
+    what compiled callers (whole-step functions) pass to ``gather_kernel``. ``out_hw`` is the
+    forward output's size (the gradient dy's)."""
 
-    def __init__(self, gather, out_shape, w2_shape, macs):
-        self.out_shape, self.w2_shape = out_shape, w2_shape
+    def __init__(self, gather, out_shape, w2_shape, out_hw, macs):
+        self.out_shape, self.w2_shape, self.out_hw = out_shape, w2_shape, out_hw
         self.wsel, self.plan, self.table, self.koff = \
             gather.wsel, gather.plan, gather.table, gather.koff
         rows, group = gather.wsel.shape
@@ -588,9 +594,9 @@ def forward_call(input_shape, filter_shape, strides, padding, dilations):
     """conv2d_forward's GatherCall (w2 = w.reshape(KH*KW*C, F))."""
     geo = _geometry_for(input_shape, filter_shape, strides, padding, dilations)
     kh, kw, chans, feat = (int(s) for s in filter_shape)
-    out_shape = (int(input_shape[0]), *geo.out_hw, feat)
-    return GatherCall(geo.forward, out_shape, (kh * kw * chans, feat),
-                      math.prod(out_shape) * kh * kw * chans)
+    return GatherCall(geo.forward, (int(input_shape[0]), *geo.out_hw, feat),
+                      (kh * kw * chans, feat), geo.out_hw,
+                      _macs(input_shape, geo.out_hw, filter_shape))
 
 
 def backprop_input_call(input_shape, filter_shape, strides, padding, dilations):
@@ -598,9 +604,9 @@ def backprop_input_call(input_shape, filter_shape, strides, padding, dilations):
     [KH*KW*F, C])."""
     geo = _geometry_for(input_shape, filter_shape, strides, padding, dilations)
     kh, kw, chans, feat = (int(s) for s in filter_shape)
-    macs = int(input_shape[0]) * geo.out_hw[0] * geo.out_hw[1] * feat * kh * kw * chans
     return GatherCall(geo.backward, tuple(int(s) for s in input_shape),
-                      (kh * kw * feat, chans), macs)
+                      (kh * kw * feat, chans), geo.out_hw,
+                      _macs(input_shape, geo.out_hw, filter_shape))
 
 
 class OuterCall:
@@ -610,12 +616,12 @@ class OuterCall:
 
     def __init__(self, input_shape, filter_shape, strides, padding, dilations):
         geo = _geometry_for(input_shape, filter_shape, strides, padding, dilations)
-        kh, kw, chans, feat = (int(s) for s in filter_shape)
+        feat = int(filter_shape[3])
         self.out_hw = geo.out_hw
         self.outer_plan, self.moff, self.fold = geo.outer_plan, geo.moff, geo.fold
         group = geo.fold.shape[1]
-        macs = int(input_shape[0]) * geo.out_hw[0] * geo.out_hw[1] * feat * kh * kw * chans
-        self.partial_shape = (threads_for(macs, THREAD_GRAIN), len(geo.moff),
+        self.partial_shape = (threads_for(_macs(input_shape, geo.out_hw, filter_shape),
+                                          THREAD_GRAIN), len(geo.moff),
                               _round_up(group * feat, _lanes(group * feat)))
 
 
@@ -699,9 +705,7 @@ def conv2d_backprop_input(dy, w, input_shape, strides=(1, 1), padding='VALID', d
     """
     dy, w = _check_dtype(dy, w)
     call = backprop_input_call(input_shape, w.shape, strides, padding, dilations)
-    kh, kw, chans, feat = w.shape
-    check_grad_shape(dy.shape, input_shape[0], _geometry_for(
-        input_shape, w.shape, strides, padding, dilations).out_hw, feat)
+    check_grad_shape(dy.shape, input_shape[0], call.out_hw, w.shape[3])
     w2 = w.transpose(0, 1, 3, 2).reshape(call.w2_shape)
     return call.run(dy, w2, (alloc or np.empty)(call.out_shape, dy.dtype))
 
