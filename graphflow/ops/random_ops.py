@@ -1,10 +1,12 @@
 """Random ops (TF1's random_ops): normal, truncated normal, uniform, shuffle, multinomial.
 
-Each kernel draws from the numpy Generator its Session keeps for the op
-(``state.random_generator``), seeded from the op's ``seed``/``seed2`` attrs (see
-framework/random_seed.py), so a seeded program gives the same numbers in every process and
-every fresh Session, and each run of the op in one Session continues its stream. Random ops
-are stateful: never folded, deduplicated or evaluated while the graph is built.
+Each kernel draws from the stream its Session keeps for the op, seeded from the op's
+``seed``/``seed2`` attrs (see framework/random_seed.py), so a seeded program gives the same
+numbers in every process and every fresh Session, and each run of the op in one Session
+continues its stream. RandomUniform draws TF's own numbers (TF's Philox stream,
+``state.philox_stream``); the other ops draw from a numpy Generator
+(``state.random_generator``). Random ops are stateful: never folded, deduplicated or
+evaluated while the graph is built.
 
 The constructors build the ops TF1 builds, with TF1's names: ``random_normal(shape)`` is
 ``random_normal/RandomStandardNormal`` scaled by ``random_normal/mul`` and shifted by the
@@ -122,22 +124,26 @@ def _truncated_normal(gen, dims, np_dtype, alloc):
     return out if out.dtype == np_dtype else out.astype(np_dtype)
 
 
-def _uniform(gen, dims, np_dtype, alloc):
+def _uniform(stream, dims, np_dtype, alloc):
+    """TF's numbers: Philox blocks from the op's stream (graphflow.kernels.cpu.philox)."""
+    from graphflow.kernels.cpu.philox import uniform_into  # numba: first call only
     native = _native(np_dtype)
-    if alloc is not None and native == np_dtype:  # the same numbers, drawn into the buffer
-        return gen.random(dims, dtype=native, out=alloc(tuple(dims), native))
-    out = gen.random(dims, dtype=native)
+    planned = alloc is not None and native == np_dtype
+    out = alloc(tuple(dims), native) if planned else np.empty(dims, native)
+    uniform_into(out, stream.key, stream.reserve(out.size))
     return out if out.dtype == np_dtype else out.astype(np_dtype)
 
 
-def _draw_lowering(draw, allocates=False):
+def _draw_lowering(draw, allocates=False, philox=False):
     """A kernel factory for ops whose only input is the shape: ``draw(gen, dims, np_dtype,
     alloc)``, where ``alloc`` is None or, for a draw that ``allocates`` (see
-    registry.Lowering), the output's allocator. A constant shape is checked and baked in
-    when the plan is built."""
+    registry.Lowering), the output's allocator, and ``gen`` the op's numpy Generator or,
+    with ``philox``, its PhiloxStream. A constant shape is checked and baked in when the
+    plan is built."""
     def factory(site, state):
         attrs, op = site.attrs, site.op
-        gen = state.random_generator(op, attrs["seed"], attrs["seed2"])
+        stream = state.philox_stream if philox else state.random_generator
+        gen = stream(op, attrs["seed"], attrs["seed2"])
         np_dtype = np.dtype(site.output_dtypes[0].as_numpy_dtype)
         const = site.const_input(0)
         if const is not None and all(d >= 0 for d in np.asarray(const).reshape(-1)):
@@ -214,7 +220,8 @@ register_op("RandomStandardNormal", _float_draw_infer, cpu=_draw_lowering(_stand
             grad=no_gradient, stateful=True)
 register_op("TruncatedNormal", _float_draw_infer, cpu=_draw_lowering(_truncated_normal),
             grad=no_gradient, stateful=True)
-register_op("RandomUniform", _float_draw_infer, cpu=_draw_lowering(_uniform, allocates=True),
+register_op("RandomUniform", _float_draw_infer,
+            cpu=_draw_lowering(_uniform, allocates=True, philox=True),
             grad=no_gradient, stateful=True)
 register_op("RandomUniformInt", _uniform_int_infer, cpu=Lowering(_uniform_int_lower),
             stateful=True)

@@ -296,3 +296,21 @@ def test_run_time_errors():
         with pytest.raises(tf.errors.InvalidArgumentError, match="num_classes should be positive"):
             sess.run(empty)
         assert sess.run(x, {p: [2, 3]}).shape == (2, 3)
+
+
+def test_random_uniform_gives_tfs_numbers_for_an_op_seed():
+    # printed by TF (tf.compat.v1, graph mode): set_random_seed(1), random_uniform([5],
+    # seed=3) in float32, and random_uniform([3], seed=7, dtype=float64), two runs each
+    set_random_seed(1)
+    a = random_uniform([5], seed=3)
+    b = random_uniform([3], seed=7, dtype=tf.float64)
+    with tf.Session() as sess:
+        runs = [sess.run([a, b]) for _ in range(2)]
+    np.testing.assert_allclose(runs[0][0], [0.7787856, 0.80119777, 0.72437465, 0.23089433,
+                                            0.72714126], rtol=1e-7)
+    np.testing.assert_allclose(runs[1][0], [0.9094503, 0.28230965, 0.25853276, 0.87884915,
+                                            0.33375382], rtol=1e-7)
+    np.testing.assert_allclose(runs[0][1], [0.302781406232, 0.233575906013, 0.790791178946],
+                               rtol=1e-11)
+    np.testing.assert_allclose(runs[1][1], [0.52323477285, 0.17770592153, 0.193054203085],
+                               rtol=1e-11)
