@@ -16,6 +16,12 @@ _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 # follows (seed convnet step: 44-64 ms spinning, 11.5-12.5 ms passive, on a loaded machine).
 # Numba is imported lazily, after this line, whatever the user imported first.
 _os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+# ... but a worker that sleeps at once must be woken for every parallel kernel: 40-70 us
+# here (a virtual machine), more than many kernels take. A short spin (~50-100 us, about the
+# gap between a step's kernels) keeps it awake through a step: seed convnet step 5.7 -> 3.9
+# ms on an idle machine; next to a process that keeps one core busy, 6.5 -> 9.2 ms (TF1:
+# 10.3 ms there). numba.set_num_threads(1) suits a machine that is busy anyway.
+_os.environ.setdefault("GOMP_SPINCOUNT", "3000")
 
 # Kernels compute IEEE results for x/0, log(0), overflow, as TF does, and TF never warns about
 # them. Silencing numpy's RuntimeWarnings for code in graphflow's own modules (kernels and

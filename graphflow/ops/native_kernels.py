@@ -143,15 +143,29 @@ def _tile(site, w):
 # --- products ---------------------------------------------------------------------------------
 
 def _product(site, w, ta="transpose_a", tb="transpose_b"):
+    """The interpreted kernel's BLAS calls, split over the threads alike
+    (graphflow.kernels.cpu.matmul); np.dot where that kernel would use numpy."""
+    from graphflow.kernels.cpu import matmul
     _floats(w, 0, 1)
     if len(w.shape(0)) != 2 or len(w.shape(1)) != 2 or w.dtype(0) != w.dtype(1):
         raise NotNative("a batched or mixed-dtype product")
-    a = w.arg(0) + (".T" if site.attrs[ta] else "")
-    b = w.arg(1) + (".T" if site.attrs[tb] else "")
-    if 0 in w.out_shape() or 0 in w.shape(0):
-        w.line(f"{w.out()} = np.zeros({w.out_shape()!r}, {_np(w.out_dtype())})")
+    ta, tb = bool(site.attrs[ta]), bool(site.attrs[tb])
+    (m, n), out = w.out_shape(), w.out()
+    k = w.shape(0)[0 if ta else 1]
+    kind = matmul.blas_kind(w.dtype(0))
+    if 0 in (m, n, k):
+        w.line(f"{out} = np.zeros({(m, n)!r}, {_np(w.out_dtype())})")
+    elif kind is None or 2.0 * m * n * k > matmul.SMALL_FLOPS:
+        a, b = w.arg(0) + (".T" if ta else ""), w.arg(1) + (".T" if tb else "")
+        w.line(f"{out} = np.dot({a}, {b})")
     else:
-        w.line(f"{w.out()} = np.dot({a}, {b})")
+        parts, by_rows = matmul.gemm_plan(m, n, k)
+        w.line(f"{out} = np.empty({(m, n)!r}, {_np(w.out_dtype())})")
+        args = f"{kind}, {w.arg(0)}, {w.arg(1)}, {out}, {ta}, {tb}"
+        if parts == 1:
+            w.line(f"{w.function(matmul.gemm_into)}({args})")
+        else:
+            w.line(f"{w.function(matmul.gemm_parallel)}({args}, {parts}, {by_rows})")
 
 
 def _fused_matmul(site, w):

@@ -8,8 +8,8 @@ result. Its shapes make every value's shape a constant; the values of the
 shape arithmetic (Shape, Size, BroadcastGradientArgs and whatever is computed from them and
 constants alone) become arguments of the function. Each other op is written as Numba source
 by its native form (``OpDef.native``, see graphflow.ops.native_kernels): fused loops and
-direct calls of the Numba kernels the interpreted plan calls through Python, np.dot for
-products. Before the call, Python reads the variables (whose arrays the function updates in
+direct calls of the Numba kernels the interpreted plan calls through Python (BLAS calls for
+products). Before the call, Python reads the variables (whose arrays the function updates in
 place) and draws the random ops' numbers from their usual streams, so a compiled step
 computes what the interpreted one does: bit for bit, except for sums that numpy would add
 pairwise (to a float32 rounding).
