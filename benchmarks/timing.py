@@ -35,15 +35,25 @@ class Timed:
                 gc.enable()
 
     def calibrate(self, target):
-        """Set and return the number of calls per repetition that lasts about ``target`` s."""
+        """Set and return the number of calls per repetition that lasts about ``target`` s.
+
+        The chosen count is timed once more before it is kept: a call that compiled (a
+        whole-step specialisation compiles on the second run) makes its repetition look
+        long, and a count set from it would time one call per repetition.
+        """
         number = 1
         elapsed = self._elapsed(number)
-        while elapsed < target / 2:
-            grow = target / max(elapsed, 1e-9)
-            number = max(number + 1, min(10 * number, round(number * grow)))
-            elapsed = self._elapsed(number)
-        self.number = max(1, round(number * target / elapsed))
-        return self.number
+        while True:
+            while elapsed < target / 2:
+                grow = target / max(elapsed, 1e-9)
+                number = max(number + 1, min(10 * number, round(number * grow)))
+                elapsed = self._elapsed(number)
+            chosen = max(1, round(number * target / elapsed))
+            elapsed = self._elapsed(chosen)
+            if elapsed >= target / 2:
+                self.number = chosen
+                return chosen
+            number = chosen
 
     def time(self):
         """Seconds per call, averaged over one repetition of ``number`` calls."""

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -205,3 +206,19 @@ def test_encoding_copies_the_value():
     record = values.encode(a)
     a[0] = 5
     np.testing.assert_array_equal(values.decode(record), np.ones(3, np.float32))
+
+
+def test_calibration_is_not_fooled_by_a_call_that_compiles():
+    # like a whole-step program: the first call gives the value, the second compiles (slow)
+    calls = []
+
+    def step():
+        calls.append(None)
+        if len(calls) == 2:
+            time.sleep(0.05)
+        time.sleep(1e-4)
+
+    timed = timing.Timed(step)
+    number = timed.calibrate(0.01)
+    assert number >= 20  # ~0.01 s of ~1e-4 s calls, not one call per repetition
+    assert timed.number == number
