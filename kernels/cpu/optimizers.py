@@ -30,11 +30,12 @@ __all__ = [
 ]
 
 # Element count from which an update is split across Numba's threads; None keeps every call
-# serial. Off by default: on 2 cores the serial loops already run at ~0.3 ns per float32
-# element (Adam on 784x200 in ~45 us), and a prange region run between numpy's multithreaded
-# OpenBLAS calls made both spin for milliseconds (7 ms per Adam call, 4 ms per matmul, with
-# Numba's default OpenMP layer). Raise it only where BLAS threads are tamed.
-PARALLEL_MIN_SIZE = None
+# serial. The serial loops run at ~0.3 ns per float32 element (Adam on 784x200 in ~45 us),
+# so only large variables gain: the seed MLP's step 0.935x (per-round median of interleaved
+# runs) with its 784x200 Adam update on two threads. A step's products no longer wake
+# OpenBLAS's threads (kernels/cpu/matmul.py), whose spinning once made a prange region
+# between them cost milliseconds (7 ms per Adam call, 4 ms per matmul).
+PARALLEL_MIN_SIZE = 100_000
 
 # error_model="numpy": Python's model checks every division for zero, which blocks
 # vectorisation (8x slower here); IEEE results (inf/nan) are what TF gives anyway.
