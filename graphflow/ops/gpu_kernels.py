@@ -185,9 +185,10 @@ def _filled(site, state):
 _register(["AddN"], _add_n, supports=_template_dtype_ok)
 _register(["Fill"], _filled, host_inputs=(0,))
 _register(["ZerosLike", "OnesLike"], _filled)
-# (BiasAdd has a template too, for fusion; its own GPU kernel below takes NCHW as well)
+# (BiasAdd and Cast have templates too, for fusion; BiasAdd's own GPU kernel below takes
+# NCHW as well, Cast's every conversion)
 _register([t for t in registry.registered_types()
-           if registry.get(t).elementwise and t != "BiasAdd"],
+           if registry.get(t).elementwise and t not in ("BiasAdd", "Cast")],
           _elementwise, supports=lambda site: _template(site) is not None)
 _register(["Cast"], _cast, supports=_cast_supports)
 

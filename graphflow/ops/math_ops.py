@@ -647,8 +647,10 @@ def _cast_grad(op, grad):
     return [cast(grad, source) if source.is_floating and grad.dtype.is_floating else None]
 
 
+# elementwise "{0}": a fused step converts its value to the step's dtype (passes.fusion
+# fuses only the casts whose conversion that reproduces)
 register_op("Cast", lambda op: [(op.attrs["DstT"], op.inputs[0].shape)],
-            cpu=Lowering(_cast_kernel, allocates=True), grad=_cast_grad)
+            cpu=Lowering(_cast_kernel, allocates=True), grad=_cast_grad, elementwise="{0}")
 
 
 def cast(x, dtype, name=None):

@@ -277,14 +277,16 @@ def _assign(update):
 
 
 registry.register_native(fusion.FUSED_TYPE, _fused)
+registry.register_native("Cast", _cast)  # (every conversion, not only those fusion takes)
 for _type in registry.registered_types():
     _opdef = registry.get(_type)
     _cpu = _opdef.kernels.get("CPU")
+    if _opdef.native is not None:
+        continue
     if isinstance(_cpu, np.ufunc) and _cpu.nout == 1:
         registry.register_native(_type, _ufunc(_cpu))
     elif _opdef.elementwise is not None and not _type.startswith("_"):
         registry.register_native(_type, _elementwise)
-registry.register_native("Cast", _cast)
 registry.register_native("AddN", _add_n)
 for _type in ("Reshape", "ExpandDims", "Squeeze"):
     registry.register_native(_type, _reshape)

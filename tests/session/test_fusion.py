@@ -208,6 +208,21 @@ def test_dropout_layers_train_as_unfused():
     assert_all_equal(*results)
 
 
+def test_casts_to_float_fuse_and_casts_to_int_do_not():
+    """Dropout's mask, Cast(bool) to float, joins its group; a float-to-int cast keeps its
+    own kernel (numpy's result for NaN or out-of-range values is not a C conversion's)."""
+    x = tf.placeholder(tf.float32, [None, 4])
+    mask = tf.cast(x > 0.5, tf.float32, name="mask")
+    scaled = tf.multiply(x, mask, name="scaled") + 1.0
+    counts = tf.cast(x * 3.0, tf.int32, name="counts") + 1
+    feed = {x: np.array([[0.1, 0.7, np.nan, 2.0], [-5.0, 0.5, 0.9, 3e9]], np.float32)}
+    on, off, compiled = run_both([scaled, counts], feed)
+    assert_all_equal(on, off)
+    members = {n.name: {m.name for m in n.members} for n in fused_nodes(compiled)}
+    assert any({"mask", "scaled"} <= group for group in members.values())
+    assert not any("counts" in group for group in members.values())
+
+
 def test_members_whose_run_time_shapes_differ_still_compute():
     """Static [?] everywhere; at run time m is [1] and the two chains [3] and [2]."""
     c, a, b = (tf.placeholder(tf.float32, [None]) for _ in range(3))
@@ -279,7 +294,7 @@ def test_random_elementwise_graphs_match_the_unfused_plan(recipe, batches, fetch
 
 # --- every registered template against its op's kernel ---
 _BOOL_INPUTS = {"LogicalAnd": (True, True), "LogicalOr": (True, True), "LogicalNot": (True,),
-                "SelectV2": (True, False, False)}
+                "SelectV2": (True, False, False), "Cast": (True,)}  # (Cast: bool to float)
 _ATTRS = {"alpha": 0.2, "data_format": "NHWC"}
 # Templates calling only these give numpy's bits; libm's exp, log, tanh, ... against numpy's
 # SIMD loops are a few ulp apart.
@@ -315,7 +330,7 @@ def test_every_registered_template_matches_its_kernel(dtype):
         floats, bools = iter((0, 1)), iter((2, 3))
         args = tuple(next(bools) if k else next(floats) for k in kinds)
         site = types.SimpleNamespace(
-            attrs=_ATTRS, op=None, const_input=lambda i: None, input_shapes=None,
+            attrs={**_ATTRS, "DstT": dtypes.as_dtype(dtype)}, op=None, const_input=lambda i: None, input_shapes=None,
             input_dtypes=[dtypes.bool_ if k else dtypes.as_dtype(dtype) for k in kinds])
         kernel = registry.get(op_type).lowering("CPU").factory(site, None)
         kernel = kernel[0] if isinstance(kernel, tuple) else kernel

@@ -79,6 +79,9 @@ def scalar_template(node):
         return None
     if node.type == "BiasAdd" and node.attrs.get("data_format") not in _CHANNELS_LAST:
         return None
+    if node.type == "Cast" and not (node.input_dtypes[0].is_bool or
+                                    node.output_dtypes[0].is_floating):
+        return None  # float to int: numpy's result for NaN and out-of-range values differs
     dtypes = node.input_dtypes + node.output_dtypes
     if any(_dtype_name(d) not in fused.SUPPORTED_DTYPES for d in dtypes):
         return None
