@@ -88,6 +88,7 @@ def test_fused_nodes_list_their_members_and_fetched_values_stay_outputs():
     assert [m.name for m in node.members] == ["y", "z", "w"]
     assert len(node.output_dtypes) == 2  # y is fetched, z is not; w is fetched
     assert fusion_note(compiled) == (1, 3)
+    assert str(compiled.report).endswith("fused groups (1):\n  w (_FusedElementwise): y, z, w")
     with tf.Session() as sess:
         drawing = sess.plan_dot([y, w], {x: 0}).source
     assert "3 ops:\\ny (Mul)\\lz (Add)\\lw (Maximum)" in drawing

@@ -57,10 +57,13 @@ def enabled_passes(config):
 
 
 class PassReport:
-    """What each pass did to one plan: rows of (pass, ops before, ops after, notes)."""
+    """What each pass did to one plan: rows of (pass, ops before, ops after, notes), and
+    ``groups``: each node the passes made of several graph ops, as (its type, its name, the
+    names of the graph ops it runs)."""
 
     def __init__(self):
         self.rows = []
+        self.groups = []
 
     def add(self, name, before, after, notes=""):
         self.rows.append((name, before, after, notes))
@@ -68,6 +71,10 @@ class PassReport:
     def __str__(self):
         lines = [f"{'pass':<30} {'ops before':>10} {'ops after':>10}  notes"]
         lines += [f"{n:<30} {b:>10} {a:>10}  {notes}" for n, b, a, notes in self.rows]
+        if self.groups:
+            lines.append(f"fused groups ({len(self.groups)}):")
+            lines += [f"  {name} ({kind}): {', '.join(members)}"
+                      for kind, name, members in self.groups]
         return "\n".join(lines)
 
 
@@ -81,4 +88,6 @@ def optimize(plan, names, ctx):
         notes = by_name[name](plan, ctx) or ""
         plan.prune_unreachable()
         report.add(name, before, plan.op_count(), notes)
+    report.groups = [(node.type, node.name, [op.name for op in node.members])
+                     for node in plan.nodes if len(node.members) > 1]
     return report
