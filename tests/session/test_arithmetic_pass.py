@@ -12,6 +12,7 @@ import graphflow.compat.v1 as tf
 from graphflow.framework import errors
 from graphflow.ops import op_util
 from graphflow.session.config import ConfigProto, GraphOptions, RewriterConfig
+from graphflow.session.passes.symbolic_shapes import Symbol, broadcast_reductions
 
 OFF = RewriterConfig.OFF
 
@@ -335,3 +336,75 @@ def test_the_default_pipeline_gives_the_same_values():
         off = sess.run(y, {x: value})
     assert_same_bits(on, off)
     assert "arithmetic_optimization" in report
+
+
+# --- gradients of broadcasting ops, decided by symbolic shapes ---
+def test_dropout_like_gradients_lose_their_broadcast_reductions():
+    """x * mask with mask drawn from tf.shape(x): the same unknown batch dim on both sides,
+    so the gradient's BroadcastGradientArgs, Sum and Reshape go; the rest of the plan gives
+    the same bits."""
+    x = tf.placeholder(tf.float32, [None, 4])
+    mask = tf.cast(tf.random_uniform(tf.shape(x), seed=1) >= 0.5, tf.float32)
+    y = x * mask
+    (grad,) = tf.gradients(tf.reduce_sum(y * 3.0), [x])
+    feed = {x: np.arange(12, dtype=np.float32).reshape(3, 4)}
+    on, off, compiled, uncompiled = run_both([y, grad], feed)
+    for got, want in zip(on, off):
+        assert_same_bits(got, want)
+    types = op_types(compiled)
+    assert op_types(uncompiled)["BroadcastGradientArgs"] >= 1
+    assert types["BroadcastGradientArgs"] == 0 and types["Sum"] == 0
+    assert "broadcast gradient args" in note(compiled) and "sum over no axes" in note(compiled)
+
+
+@pytest.mark.parametrize("x_shape, y_shape, x_feed, y_feed", [
+    ([None, 4], [None, 4], (3, 4), (1, 4)),  # two unknown dims: y may broadcast
+    ([None], [5], (1,), (5,)),               # an unknown dim against 5 may be 1
+    ([None, 1], [None, 3], (2, 1), (2, 3)),  # 1 against ?: decided, and ? against ?: not
+])
+def test_shapes_the_symbols_do_not_decide_are_reduced_at_run_time(x_shape, y_shape, x_feed,
+                                                                   y_feed):
+    x = tf.placeholder(tf.float32, x_shape)
+    y = tf.placeholder(tf.float32, y_shape)
+    gx, gy = tf.gradients(tf.reduce_sum(x * y), [x, y])
+    rng = np.random.default_rng(0)
+    feed = {x: rng.standard_normal(x_feed).astype(np.float32),
+            y: rng.standard_normal(y_feed).astype(np.float32)}
+    on, off, compiled, _ = run_both([gx, gy], feed)
+    assert on[0].shape == x_feed and on[1].shape == y_feed
+    for got, want in zip(on, off):
+        assert_same_bits(got, want)
+    assert op_types(compiled)["BroadcastGradientArgs"] >= 1
+
+
+def test_a_fetched_broadcast_gradient_args_keeps_tfs_run_time_answer():
+    # [?, 3] against [1, 3]: the symbols say "reduce axis 0 of the second"; fed [1, 3],
+    # the shapes are equal and TF reduces nothing (what TF printed for these shapes)
+    from graphflow.ops.math_ops import _broadcast_gradient_args
+    x = tf.placeholder(tf.float32, [None, 3])
+    args = _broadcast_gradient_args(tf.shape(x), tf.shape(tf.ones([1, 3])))
+    on, off, compiled, _ = run_both(list(args), {x: np.ones((1, 3), np.float32)})
+    for got in on + off:
+        np.testing.assert_array_equal(got, np.zeros(0, np.int32))
+    assert op_types(compiled)["BroadcastGradientArgs"] == 1
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    ((2, 3), (2, 3), ([], [])),          # equal shapes reduce nothing (TF's BCast)
+    ((1, 2), (1, 2), ([], [])),
+    ((1, 1), (3, 1), ([0, 1], [1])),     # a 1 on both sides of unequal shapes: both reduce
+    ((2,), (1, 2), ([0], [0])),          # the shorter shape is padded with 1s
+    ((4, 3), (3,), ([], [0])),
+])
+def test_broadcast_reductions_follow_tfs_rule_on_known_shapes(a, b, expected):
+    # expected values printed by TF's raw_ops.BroadcastGradientArgs
+    assert broadcast_reductions(a, b) == expected
+
+
+def test_broadcast_reductions_with_symbols():
+    n, m = Symbol(), Symbol()
+    assert broadcast_reductions((n, 3), (n, 3)) == ([], [])
+    assert broadcast_reductions((n, 3), (3,)) == ([], [0])
+    assert broadcast_reductions((n, 1), (n, 5)) == ([1], [])
+    assert broadcast_reductions((n, 3), (m, 3)) is None   # either may be 1
+    assert broadcast_reductions((n,), (5,)) is None       # n may be 1

@@ -14,7 +14,15 @@ Rewrites (each exact, bit for bit, for every input value):
     Transpose(Transpose(x, p1), p2)        -> Transpose(x, p1[p2]), or x if that is 0..n-1
     Transpose(x, 0..n-1)                   -> x
     Reshape(Reshape(x, s1), s2)            -> Reshape(x, s2)   where the inner one cannot fail
-    Reshape(x, s) to x's fully known shape -> x
+    Reshape(x, s) to x's shape             -> x   (fully known, or symbolically equal)
+    Sum(x, []) (no axes)                   -> x
+    BroadcastGradientArgs(s0, s1)          -> constants where the shapes' symbols decide
+                                              them (symbolic_shapes), unless fetched
+
+The last three turn the gradient of ``a * b`` (or ``a + b``) with equal shapes of unknown
+batch size, such as dropout's, into the products alone, as Grappler's symbolic shape
+inference does: nothing left between them and the next elementwise op, which fusion then
+joins.
 
 Float ``x * 0`` and ``x - x`` stay: NaN and inf make them NaN, not 0; ``x * x`` and
 ``x + x`` stay too (Square would not be faster here).
@@ -33,6 +41,7 @@ import numpy as np
 
 from graphflow.session.ir import const_node
 from graphflow.session.passes.constant_folding import MAX_FOLDED_ELEMENTS
+from graphflow.session.passes.symbolic_shapes import SymbolicShapes, broadcast_reductions
 
 
 def _is_one(value, dtype):
@@ -79,13 +88,15 @@ _KINDS = {
     "identity transpose": ("identity transpose", "identity transposes"),
     "reshape": ("reshape chain", "reshape chains"),
     "noop reshape": ("no-op reshape", "no-op reshapes"),
+    "empty sum": ("sum over no axes", "sums over no axes"),
+    "broadcast": ("broadcast gradient args", "broadcast gradient args"),
 }
 
 
-def _plain(node):
+def _plain(node, outputs=1):
     """True if the node may be rewritten or looked through."""
     return not (node.stateful or node.refs or node.control_inputs) \
-        and len(node.output_dtypes) == 1
+        and len(node.output_dtypes) == outputs
 
 
 def _broadcast_keeps_shape(x_shape, c_shape):
@@ -131,6 +142,7 @@ class _Rewriter:
     def __init__(self, plan):
         self.written = {var for n in plan.nodes for var in n.refs.values()}
         self.fetched = set(plan.fetches)
+        self.shapes = SymbolicShapes()
         self.mapping = {}  # (node, 0) -> the ref that replaces it
         self.nodes = []
         self.counts = {}
@@ -172,13 +184,20 @@ class _Rewriter:
 
     def constant(self, node, value, kind):
         """``node`` becomes a constant; it still waits for (and so runs) its producers."""
+        self.constants(node, [value], kind)
+
+    def constants(self, node, values, kind):
+        """Output k of ``node`` becomes the constant values[k], as ``constant`` does."""
         if self._fetched_in_branch(node):
             return
-        const = const_node(value, node.op, f"{node.name}/simplified")
-        const.control_inputs = list(dict.fromkeys(
+        waits = list(dict.fromkeys(
             i[0] for i in node.inputs if i[0].type not in ("Const", "_Feed")))
-        self.nodes.insert(len(self.nodes) - 1, const)
-        self.mapping[(node, 0)] = (const, 0)
+        for k, value in enumerate(values):
+            suffix = "simplified" if len(values) == 1 else f"simplified_{k}"
+            const = const_node(value, node.op, f"{node.name}/{suffix}")
+            const.control_inputs = waits
+            self.nodes.insert(len(self.nodes) - 1, const)
+            self.mapping[(node, k)] = (const, 0)
         self._count(kind)
 
     def reroute(self, node, inputs, kind):
@@ -254,14 +273,39 @@ def _reshape(node, rw):
     if chained:
         x = inner.inputs[0]
     shape = node.output_shapes[0]
-    if shape.is_fully_defined() and x[0].output_shapes[x[1]] == shape:
+    if shape.is_fully_defined() and x[0].output_shapes[x[1]] == shape or \
+            _same_dims(rw.shapes.dims(x), rw.shapes.value(node.inputs[1])):
         rw.forward(node, x, "reshape" if chained else "noop reshape")
     elif chained:
         rw.reroute(node, [x, node.inputs[1]], "reshape")
 
 
+def _same_dims(dims, target):
+    """True if symbolic ``dims`` are ``target`` dim for dim (the same ints and Symbols)."""
+    return dims is not None and target is not None and len(dims) == len(target) and \
+        all(d is t or (isinstance(d, int) and d == t) for d, t in zip(dims, target))
+
+
+def _sum(node, rw):
+    axes = node.const_input(1)
+    if axes is not None and axes.size == 0:
+        rw.forward(node, node.inputs[0], "empty sum")
+
+
+def _broadcast_gradient_args(node, rw):
+    if any((node, k) in rw.fetched for k in range(2)):
+        return  # the symbolic answer differs from TF's where a symbol is 1 at run time
+    shapes = [rw.shapes.value(i) for i in node.inputs]
+    if None in shapes:
+        return
+    reductions = broadcast_reductions(*shapes)
+    if reductions is not None:
+        dtype = node.output_dtypes[0].as_numpy_dtype
+        rw.constants(node, [np.array(r, dtype) for r in reductions], "broadcast")
+
+
 _RULES = {"Identity": _look_through, "StopGradient": _look_through, "Cast": _cast,
-          "Transpose": _transpose, "Reshape": _reshape}
+          "Transpose": _transpose, "Reshape": _reshape, "Sum": _sum}
 _RULES.update({t: _involution for t in _INVOLUTIONS})
 _RULES.update({t: _binary for t in _NEUTRAL})
 
@@ -274,6 +318,9 @@ def run(plan, ctx):
         rule = _RULES.get(node.type)
         if rule is not None and _plain(node):
             rule(node, rw)
+        elif node.type == "BroadcastGradientArgs" and _plain(node, outputs=2):
+            _broadcast_gradient_args(node, rw)
+        rw.shapes.observe(node)
     plan.nodes = rw.nodes
     plan.substitute(rw.mapping)
     return rw.notes()
