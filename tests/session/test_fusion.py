@@ -224,6 +224,31 @@ def test_casts_to_float_fuse_and_casts_to_int_do_not():
     assert not any("counts" in group for group in members.values())
 
 
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64, tf.int32])
+def test_scalar_constants_become_literals_with_the_same_bits(dtype):
+    """Finite scalar constants are written into the kernel (its only array inputs are x's);
+    a NaN constant stays an input."""
+    x = tf.placeholder(dtype, [None, 3], name="x")
+    if dtype.is_floating:
+        y = (x * 0.1 + tf.constant(-0.0, dtype)) / 3.0 - 1e30 * 1e-31
+        z = tf.maximum(y, tf.constant(np.nan, dtype.as_numpy_dtype))
+        feed = np.array([[0.3, -0.0, np.inf], [1e-40, -7.5, 2.0]], dtype.as_numpy_dtype)
+    else:
+        y = (x * 7 + 2_000_000_000) - (-5)
+        z = tf.maximum(y, tf.constant(-(2 ** 31), dtype.as_numpy_dtype))
+        feed = np.array([[1, -2, 3], [2 ** 30, -(2 ** 30), 0]], np.int32)
+    on, off, compiled = run_both([y, z], {x: feed})
+    assert_all_equal(on, off)
+    (node,) = fused_nodes(compiled)
+    literal_inputs = [ref for ref in node.inputs if ref[0].type == "Const"]
+    if dtype.is_floating:
+        assert [ref[0].attrs["value"].item() for ref in literal_inputs] != [] and \
+            all(np.isnan(ref[0].attrs["value"]) for ref in literal_inputs)
+    else:
+        assert literal_inputs == []
+    assert [ref[0].name for ref in node.inputs if ref[0].type != "Const"] == ["x:0"]
+
+
 def test_members_whose_run_time_shapes_differ_still_compute():
     """Static [?] everywhere; at run time m is [1] and the two chains [3] and [2]."""
     c, a, b = (tf.placeholder(tf.float32, [None]) for _ in range(3))

@@ -15,7 +15,9 @@ group contracted to one node stays acyclic. A group of one node stays as it is (
 ufunc is as fast) unless numpy would evaluate its template in several passes with
 temporaries (ReluGrad's ``dy * (x > 0)``).
 
-A group's outputs are its members' values read outside it or fetched. The fused node stands
+Finite scalar constants a member reads are written into its step as literals (of the dtype
+the step computes in), so they cost the kernel no argument. A group's outputs are its
+members' values read outside it or fetched. The fused node stands
 where its first member stood, after a stable topological re-sort; its ``members`` are the
 graph ops it replaces, and its ``op`` (named in errors) is the last of them.
 """
@@ -24,7 +26,7 @@ import string
 
 import numpy as np
 
-from graphflow.framework import errors
+from graphflow.framework import dtypes, errors
 from graphflow.framework.registry import Lowering, register_op
 from graphflow.kernels.cpu import fused
 from graphflow.session.ir import Node
@@ -172,18 +174,56 @@ def _numpy_temporaries(template):
     return sum(isinstance(n, operations) for n in ast.walk(tree)) > 1
 
 
+def _literal(ref, member):
+    """The source text of input ``ref`` of ``member`` as a literal in its step, or None: a
+    finite scalar constant of the dtype the step computes in (the generated code types a
+    literal as the step's dtype, or as its first operand's where the step yields bool)."""
+    node, _ = ref
+    if node.type != "Const":
+        return None
+    value = np.asarray(node.attrs["value"])
+    dtype = member.output_dtypes[0]
+    computes_in = {d for d in member.input_dtypes} if dtype.is_bool else {dtype}
+    if value.ndim != 0 or value.dtype.kind not in "fi" or not np.isfinite(value) or \
+            computes_in != {dtypes.as_dtype(value.dtype)}:
+        return None
+    return f"({value.item()!r})"
+
+
+def _literals(members, member_set):
+    """{(member, input position): literal} for the scalar constants the group's steps take
+    as literals: a kernel argument fewer each (Numba's dispatch costs ~0.3 us per array), and
+    inputs of one size let the kernel run flat. A step keeps at least one operand."""
+    literals = {}
+    for m in members:
+        found = {pos: _literal(ref, m) for pos, ref in enumerate(m.inputs)
+                 if ref[0] not in member_set}
+        found = {pos: text for pos, text in found.items() if text is not None}
+        if len(found) < len(m.inputs):
+            literals.update({(m, pos): text for pos, text in found.items()})
+    return literals
+
+
 def _fuse(members, templates, readers, fetched):
     """The _FusedElementwise node for ``members``; returns (node, {old ref: new ref})."""
     member_set = set(members)
+    literals = _literals(members, member_set)
     inputs, value = [], {}
     for m in members:
-        for ref in m.inputs:
-            if ref[0] not in member_set and ref not in value:
+        for pos, ref in enumerate(m.inputs):
+            if ref[0] not in member_set and (m, pos) not in literals and ref not in value:
                 value[ref] = len(inputs)
                 inputs.append(ref)
     steps, step_ops = [], []
     for k, m in enumerate(members):
-        steps.append(fused.Step(templates[m], tuple(value[ref] for ref in m.inputs),
+        operands, args = [], []
+        for pos, ref in enumerate(m.inputs):
+            if (m, pos) in literals:
+                operands.append(literals[(m, pos)])
+            else:
+                operands.append(f"{{{len(args)}}}")
+                args.append(value[ref])
+        steps.append(fused.Step(templates[m].format(*operands), tuple(args),
                                 _dtype_name(m.output_dtypes[0])))
         step_ops.append(m.op)
         value[(m, 0)] = len(inputs) + k
