@@ -17,16 +17,16 @@ temporaries (ReluGrad's ``dy * (x > 0)``).
 
 Finite scalar constants a member reads are written into its step as literals (of the dtype
 the step computes in), so they cost the kernel no argument. A group's outputs are its
-members' values read outside it or fetched. The fused node stands
-where its first member stood, after a stable topological re-sort; its ``members`` are the
-graph ops it replaces, and its ``op`` (named in errors) is the last of them.
+members' values read outside it or fetched. The fused node stands where its first member
+stood, after a stable topological re-sort; its ``members`` are the graph ops it replaces, and
+its ``op`` (named in errors) is the last of them.
 """
 import ast
 import string
 
 import numpy as np
 
-from graphflow.framework import dtypes, errors
+from graphflow.framework import errors
 from graphflow.framework.registry import Lowering, register_op
 from graphflow.kernels.cpu import fused
 from graphflow.session.ir import Node
@@ -183,9 +183,9 @@ def _literal(ref, member):
         return None
     value = np.asarray(node.attrs["value"])
     dtype = member.output_dtypes[0]
-    computes_in = {d for d in member.input_dtypes} if dtype.is_bool else {dtype}
+    computes_in = member.input_dtypes if dtype.is_bool else [dtype]
     if value.ndim != 0 or value.dtype.kind not in "fi" or not np.isfinite(value) or \
-            computes_in != {dtypes.as_dtype(value.dtype)}:
+            {np.dtype(d.as_numpy_dtype) for d in computes_in} != {value.dtype}:
         return None
     return f"({value.item()!r})"
 
