@@ -41,7 +41,8 @@ import numpy as np
 
 from graphflow.session.ir import const_node
 from graphflow.session.passes.constant_folding import MAX_FOLDED_ELEMENTS
-from graphflow.session.passes.symbolic_shapes import SymbolicShapes, broadcast_reductions
+from graphflow.session.passes.symbolic_shapes import (SymbolicShapes, broadcast_reductions,
+                                                      same_dims)
 
 
 def _is_one(value, dtype):
@@ -274,16 +275,10 @@ def _reshape(node, rw):
         x = inner.inputs[0]
     shape = node.output_shapes[0]
     if shape.is_fully_defined() and x[0].output_shapes[x[1]] == shape or \
-            _same_dims(rw.shapes.dims(x), rw.shapes.value(node.inputs[1])):
+            same_dims(rw.shapes.dims(x), rw.shapes.value(node.inputs[1])):
         rw.forward(node, x, "reshape" if chained else "noop reshape")
     elif chained:
         rw.reroute(node, [x, node.inputs[1]], "reshape")
-
-
-def _same_dims(dims, target):
-    """True if symbolic ``dims`` are ``target`` dim for dim (the same ints and Symbols)."""
-    return dims is not None and target is not None and len(dims) == len(target) and \
-        all(d is t or (isinstance(d, int) and d == t) for d, t in zip(dims, target))
 
 
 def _sum(node, rw):

@@ -58,6 +58,17 @@ def _broadcast(shapes):
     return tuple(out)
 
 
+def same_dim(x, y):
+    """True if two symbolic dims are known equal: the same int, or the same Symbol."""
+    return x is y or (isinstance(x, int) and x == y)
+
+
+def same_dims(a, b):
+    """True if symbolic shapes ``a`` and ``b`` (either may be None) are known equal."""
+    return a is not None and b is not None and len(a) == len(b) and \
+        all(same_dim(x, y) for x, y in zip(a, b))
+
+
 def broadcast_reductions(a, b):
     """(axes of a, axes of b) that BroadcastGradientArgs gives for shapes a and b, or None
     when the symbols do not decide them. TF's rule: equal shapes reduce nothing; otherwise
@@ -65,15 +76,14 @@ def broadcast_reductions(a, b):
     unless both dims are the same other value. Where a symbol meets a 1, the symbol may be 1
     at run time, when TF's answer may differ by axes of size 1: a sum over such an axis
     (reshaped back to the operand's shape, as every gradient does) changes nothing."""
-    if len(a) == len(b) and all(x is y or (isinstance(x, int) and x == y)
-                                for x, y in zip(a, b)):
+    if same_dims(a, b):
         return [], []
     rank = max(len(a), len(b))
     a = (1,) * (rank - len(a)) + tuple(a)
     b = (1,) * (rank - len(b)) + tuple(b)
     ra, rb = [], []
     for i, (x, y) in enumerate(zip(a, b)):
-        if x is y or (isinstance(x, int) and x == y):
+        if same_dim(x, y):
             if x == 1:
                 ra.append(i)
                 rb.append(i)
@@ -93,7 +103,7 @@ class SymbolicShapes:
 
     def dims(self, ref):
         dims = self._dims.get(ref, False)
-        if dims is False:  # a node made after the walk began (a folded constant)
+        if dims is False:  # a node made after the walk began (a constant the pass made)
             node, k = ref
             dims = self._dims[ref] = _static(node.output_shapes[k])
         return dims
@@ -114,8 +124,6 @@ class SymbolicShapes:
             self._dims[(node, k)] = _refine(derived, dims) if k == 0 else dims
         if node.type == "Shape":
             self._values[(node, 0)] = self.dims(node.inputs[0])
-        elif node.type == "Const":
-            self._values[(node, 0)] = _const_value(node.attrs["value"])
 
 
 def _const_value(value):
