@@ -152,10 +152,10 @@ def _product(site, w, ta="transpose_a", tb="transpose_b"):
     ta, tb = bool(site.attrs[ta]), bool(site.attrs[tb])
     (m, n), out = w.out_shape(), w.out()
     k = w.shape(0)[0 if ta else 1]
-    kind = matmul.blas_kind(w.dtype(0))
+    kind = matmul.gemm_kind(m, n, k, w.dtype(0))
     if 0 in (m, n, k):
         w.line(f"{out} = np.zeros({(m, n)!r}, {_np(w.out_dtype())})")
-    elif kind is None or 2.0 * m * n * k > matmul.SMALL_FLOPS:
+    elif kind is None:
         a, b = w.arg(0) + (".T" if ta else ""), w.arg(1) + (".T" if tb else "")
         w.line(f"{out} = np.dot({a}, {b})")
     else:

@@ -116,11 +116,14 @@ def gemm_plan(m, n, k):
     return (1 if flops < 2 * THREAD_GRAIN else threads_for(flops, THREAD_GRAIN)), m >= n
 
 
-def blas_kind(dtype):
-    """The ``kind`` argument of gemm_into for a dtype, or None when products of that dtype
-    go to numpy (not float32/float64, or no separate single-threaded BLAS)."""
+def gemm_kind(m, n, k, dtype):
+    """The ``kind`` argument of gemm_into for an [m, k] x [k, n] product of ``dtype``, or None
+    when numpy takes it: not float32/float64, no separate single-threaded BLAS, empty, or
+    above SMALL_FLOPS."""
     if not _ready[0]:
         _setup_single_threaded_blas()
+    if m * n == 0 or k == 0 or 2.0 * m * n * k > SMALL_FLOPS:
+        return None
     return _KIND.get(np.dtype(dtype))
 
 
@@ -129,9 +132,9 @@ def matmul(a, b, transpose_a=False, transpose_b=False, alloc=None):
     dtype)``, if given, allocates the product."""
     m, k = (a.shape[1], a.shape[0]) if transpose_a else a.shape
     n = b.shape[0] if transpose_b else b.shape[1]
-    kind = blas_kind(a.dtype)
-    if kind is None or a.dtype != b.dtype or 2.0 * m * n * k > SMALL_FLOPS or \
-            (k != (b.shape[1] if transpose_b else b.shape[0])) or m * n == 0 or k == 0 or \
+    kind = gemm_kind(m, n, k, a.dtype)
+    if kind is None or a.dtype != b.dtype or \
+            (k != (b.shape[1] if transpose_b else b.shape[0])) or \
             not (_blas_rows(a, *a.shape) and _blas_rows(b, *b.shape)):
         a, b = a.T if transpose_a else a, b.T if transpose_b else b
         if alloc is None:
