@@ -176,6 +176,8 @@ def _runs(dims):
 def _launch_fold(src, dest, kind, identity, outer, red, inner):
     """dest[outer * inner] = the fold of src [outer, red, inner] over red."""
     m_total = outer * inner
+    if m_total == 0:  # an empty intermediate (a later fold over its 0 dim gives identities)
+        return
     slices = 1
     if red >= 2 * _min_slice() and m_total < _target_threads():
         slices = min(red // _min_slice(), max(1, _target_threads() // m_total))

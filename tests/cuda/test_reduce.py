@@ -63,6 +63,7 @@ def reductions(draw):
 @example(((2, 0, 3), "prod", "int64", [0, 1], True, 0))
 @example(((0, 3), "mean", "float32", [0], False, 0))         # 0 / 0: nan
 @example(((3, 0), "mean", "int32", [1], False, 0))           # 0
+@example(((0, 3, 8), "all", "bool", [0, 2], False, 0))       # an empty first fold, then 3
 @example(((4,), "all", "bool", [], False, 0))                 # no axes: a copy
 @example(((), "mean", "float32", [], False, 0))
 @given(case=reductions())
